@@ -1,0 +1,105 @@
+"""The person-year panel and moves as later stages see them.
+
+This is the interface between ``panel`` and everything downstream: queries
+and analyses read OUT only through :func:`scan_panel`, :func:`scan_moves` and
+:func:`scan_afdelinger`, so the on-disk layout can change in one place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from panel.errors import InputError
+
+# Contract §4 columns first, then socialmix's own additions.
+PANEL_SCHEMA: dict[str, pl.DataType] = {
+    "person_id": pl.Int32(),  # integer surrogate, never the PNR
+    "year": pl.Int32(),
+    "afdeling_id": pl.String(),  # null = not in public housing
+    "helhedsplan_id": pl.String(),  # null = not a study afdeling
+    "age": pl.Int16(),  # completed years on 31 Dec
+    "sex": pl.Int8(),  # 1 man, 2 woman
+    "non_western": pl.Boolean(),
+    "education_level": pl.String(),  # H10..H80, null = unknown
+    "competence_education": pl.Boolean(),  # LEVEL >= H20, null = unknown
+    "socio_category": pl.String(),  # AKM category, null = unknown
+    "in_labour_force": pl.Boolean(),  # null = adult with unknown status
+    "employed": pl.Boolean(),  # null = unknown status
+    "hh_income_2013": pl.Float64(),  # household disposable income, 2013 kr
+    # additions
+    "household_id": pl.Int32(),  # per-year surrogate of FAMILIE_ID (null FAMILIE_ID = own household)
+    "income_2013": pl.Float64(),  # the person's own DISPON_NY in 2013 kr (0 if no IND row)
+    "hh_size": pl.Int16(),  # persons in the household (BEF, same year)
+    "kom": pl.Int16(),  # municipality: BEF KOM if delivered, else the afdeling's KOM, else null
+    "ie_type": pl.Int8(),
+}
+
+MOVES_SCHEMA: dict[str, pl.DataType] = {
+    "person_id": pl.Int32(),
+    "year": pl.Int32(),
+    "kind": pl.String(),
+    "from_afdeling": pl.String(),
+    "to_afdeling": pl.String(),
+}
+
+AFDELING_SCHEMA: dict[str, pl.DataType] = {
+    "afdeling_id": pl.String(),
+    "helhedsplan_id": pl.String(),
+    "kom": pl.Int16(),
+    "anvisning": pl.Boolean(),
+    "fleksibel": pl.Boolean(),
+    "tool_start": pl.Int32(),
+    "flex_share": pl.Float64(),
+}
+
+MOVE_KINDS = ("internal", "between", "into_sector", "out_of_sector", "immigration", "birth", "exit")
+IN_KINDS = ("between", "into_sector", "immigration")
+OUT_KINDS = ("between", "out_of_sector")
+
+GROUPS = ("any_tool", "anvisning_only", "fleksibel_only", "both", "neither")
+
+# Layout of OUT written by ``socialmix build``.
+PANEL_DIR = "panel"  # panel/year=YYYY/part-0.parquet, panel years only
+BASE_DIR = "panel_base"  # year Y1-1 in the same schema: out-movers of Y1 are measured on it
+MOVES_FILE = "moves.parquet"
+AFDELING_FILE = "afdeling.parquet"  # copy of lookup/afdeling with lower-case names
+RECONCILIATION_FILE = "reconciliation.json"
+
+
+def _need(path: Path, what: str) -> None:
+    if not path.exists():
+        raise InputError(f"{what} not found; run 'socialmix build' first", file=path)
+
+
+def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
+    """Lazily scan the person-year panel of OUT (optionally with year Y1-1).
+
+    Examples
+    --------
+    >>> scan_panel("OUT").filter(pl.col("year") == 2010)  # doctest: +SKIP
+    """
+    out = Path(out)
+    _need(out / PANEL_DIR, "panel")
+    dirs = [out / PANEL_DIR] + ([out / BASE_DIR] if include_base and (out / BASE_DIR).exists() else [])
+    frames = [
+        pl.scan_parquet(d / "**" / "*.parquet", hive_partitioning=True, hive_schema={"year": pl.Int32()})
+        for d in dirs
+    ]
+    lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
+    return lf.select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()])
+
+
+def scan_moves(out: str | Path) -> pl.LazyFrame:
+    """Lazily scan the move events of OUT."""
+    path = Path(out) / MOVES_FILE
+    _need(path, "moves")
+    return pl.scan_parquet(path).select([pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items()])
+
+
+def scan_afdelinger(out: str | Path) -> pl.LazyFrame:
+    """Lazily scan the afdeling attributes of OUT (groups are derived in queries)."""
+    path = Path(out) / AFDELING_FILE
+    _need(path, "afdeling table")
+    return pl.scan_parquet(path).select([pl.col(c).cast(t) for c, t in AFDELING_SCHEMA.items()])

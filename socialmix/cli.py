@@ -1,0 +1,248 @@
+"""The ``socialmix`` command line (contract §5): the one place composing all stages.
+
+Each command is a thin wrapper around a stage function; imports are deferred
+so ``--help`` is instant. A :class:`panel.errors.SocialmixError` becomes one
+line on stderr and exit code 2; anything else exits 1, with the traceback only
+under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from socialmix import __version__
+
+DEFAULT_YEARS = "2004-2013"
+DEMO_PERSONS = 60_000
+
+
+def _years(text: str) -> tuple[int, int]:
+    try:
+        y1, y2 = (int(x) for x in text.split("-"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--years must look like 2004-2013, got {text!r}") from None
+    if y1 > y2:
+        raise argparse.ArgumentTypeError(f"--years: first year {y1} is after last year {y2}")
+    return y1, y2
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+# ---------------------------------------------------------------- commands
+def cmd_synth(a: argparse.Namespace) -> None:
+    from socialmix.synth import generate
+
+    generate(a.reg, persons=a.persons, seed=a.seed, effect=a.effect)
+
+
+def cmd_build(a: argparse.Namespace) -> None:
+    from panel.build import build
+
+    build(a.reg, a.out, years=a.years, config=a.config, allow_unknown_codes=a.allow_unknown_codes)
+
+
+def cmd_measures(a: argparse.Namespace) -> None:
+    from queries.run import run_measures
+
+    run_measures(a.out, min_cell=a.min_cell, profile=a.profile)
+
+
+def cmd_did(a: argparse.Namespace) -> None:
+    from analyses.did.run import run_did
+
+    run_did(a.out, bootstrap=a.bootstrap, seed=a.seed)
+
+
+def cmd_figures(a: argparse.Namespace) -> None:
+    from analyses.figures import run_figures
+
+    run_figures(a.out, lang=a.lang, fmt=a.format)
+
+
+def cmd_report(a: argparse.Namespace) -> None:
+    from analyses.report import write_report
+
+    write_report(a.out, lang=a.lang)
+
+
+def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
+    from analyses.did.run import run_did
+    from analyses.figures import run_figures
+    from analyses.report import write_report
+    from panel.build import build
+    from queries.run import run_measures
+
+    build(reg, out, years=a.years, config=a.config, allow_unknown_codes=False)
+    run_measures(out, min_cell=None, profile="dst")
+    run_did(out)
+    run_figures(out, lang=a.lang, fmt="png")
+    write_report(out, lang=a.lang)
+
+
+def cmd_run(a: argparse.Namespace) -> None:
+    _pipeline(a.reg, a.out, a)
+
+
+def cmd_demo(a: argparse.Namespace) -> None:
+    from socialmix.synth import generate
+
+    out = Path(a.out)
+    reg = out / "registers"
+    generate(reg, persons=a.persons, seed=a.seed, effect=a.effect)
+    _pipeline(reg, out, a)
+    print(f"demo: registers in {reg}/, tables in {out}/measures/ and {out}/did/, "
+          f"figures in {out}/figures/, report {out}/report.html")
+
+
+def cmd_convert(a: argparse.Namespace) -> None:
+    from panel.convert import convert
+
+    convert(a.src, a.reg, config=a.config)
+
+
+def cmd_check(a: argparse.Namespace) -> int:
+    from panel.check import check
+
+    return check(a.reg, config=a.config, years=a.years)
+
+
+def cmd_export(a: argparse.Namespace) -> None:
+    from socialmix.export import export
+
+    export(a.out, a.bundle)
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="socialmix",
+        description="Register-data panel analysis of Danish social-housing estates.",
+    )
+    p.add_argument("--version", action="version", version=f"socialmix {__version__}")
+    p.add_argument("--debug", action="store_true", help="show the full traceback on failure")
+    p.add_argument("-v", "--verbose", action="store_true", help="log stage timings to stderr")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, func: Callable, help: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help, description=help)
+        sp.set_defaults(func=func)
+        return sp
+
+    sp = add("synth", cmd_synth, "Write DST-style synthetic registers 2003-2013 to REG.")
+    sp.add_argument("reg", type=Path, metavar="REG")
+    sp.add_argument("--persons", type=_positive_int, default=DEMO_PERSONS, help="persons in 2003 (default %(default)s)")
+    sp.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
+    sp.add_argument("--effect", type=float, default=0.0, help="planted effect F on in-movers (default 0)")
+
+    sp = add("build", cmd_build, "Build the person-year panel, moves and reconciliation from REG into OUT.")
+    sp.add_argument("reg", type=Path, metavar="REG")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--years", type=_years, default=DEFAULT_YEARS, help="panel years (default %(default)s)")
+    sp.add_argument("--config", type=Path, help="register config TOML overriding the shipped one")
+    sp.add_argument("--allow-unknown-codes", action="store_true",
+                    help="map codes outside the code lists to unknown (counted) instead of failing")
+
+    sp = add("measures", cmd_measures, "Compute the social-mix measures with disclosure control into OUT/measures/.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--min-cell", type=_positive_int, default=None,
+                    help="smallest publishable cell (default 5; overrides the profile's threshold)")
+    sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="disclosure rules (default %(default)s)")
+
+    sp = add("did", cmd_did, "Difference-in-differences estimates into OUT/did/.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--bootstrap", type=int, default=999, help="multiplier-bootstrap draws (default %(default)s)")
+    sp.add_argument("--seed", type=int, default=1, help="bootstrap seed (default %(default)s)")
+
+    sp = add("figures", cmd_figures, "Report figures into OUT/figures/.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--lang", choices=("da", "en"), default="en")
+    sp.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+
+    for name, func, text in (
+        ("run", cmd_run, "build + measures + did + figures + report, from REG into OUT."),
+        ("demo", cmd_demo, "Synthetic registers at a default size, then the whole pipeline."),
+    ):
+        sp = add(name, func, text)
+        if name == "run":
+            sp.add_argument("reg", type=Path, metavar="REG")
+            sp.add_argument("out", type=Path, metavar="OUT")
+        else:
+            sp.add_argument("out", type=Path, metavar="OUT", nargs="?", default=Path("demo"))
+            sp.add_argument("--persons", type=_positive_int, default=DEMO_PERSONS)
+            sp.add_argument("--seed", type=int, default=1)
+            sp.add_argument("--effect", type=float, default=0.05)
+        sp.add_argument("--years", type=_years, default=DEFAULT_YEARS)
+        sp.add_argument("--config", type=Path, help="register config TOML")
+        sp.add_argument("--lang", choices=("da", "en"), default="en")
+
+    sp = add("report", cmd_report, "Write the self-contained OUT/report.html.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--lang", choices=("da", "en"), default="en")
+
+    sp = add("convert", cmd_convert, "Convert DST SAS7BDAT deliveries in SRC to the REG layout.")
+    sp.add_argument("src", type=Path, metavar="SRC")
+    sp.add_argument("reg", type=Path, metavar="REG")
+    sp.add_argument("--config", type=Path, help="register config TOML")
+
+    sp = add("check", cmd_check, "Preflight a register delivery: schemas and row counts only.")
+    sp.add_argument("reg", type=Path, metavar="REG")
+    sp.add_argument("--config", type=Path, help="register config TOML")
+    sp.add_argument("--years", type=_years, default=DEFAULT_YEARS)
+
+    sp = add("export", cmd_export, "Copy cleared outputs of OUT into BUNDLE for output checking.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("bundle", type=Path, metavar="BUNDLE")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from panel import progress
+    from panel.errors import SocialmixError
+
+    show = not a.no_progress and sys.stderr.isatty()
+    try:
+        if show:
+            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, BarColumn
+
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                          TimeElapsedColumn(), transient=False) as bar:
+                progress.enable(bar)
+                rc = a.func(a)
+        else:
+            rc = a.func(a)
+    except SocialmixError as err:
+        if a.debug:
+            raise
+        print(f"socialmix {a.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"socialmix {a.command}: interrupted; no partial output was kept", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - one clear line, traceback with --debug
+        if a.debug:
+            raise
+        # The message of a library error may quote data values, so it is not printed.
+        print(f"socialmix {a.command}: internal error ({type(err).__name__}); rerun with --debug for details",
+              file=sys.stderr)
+        return 1
+    finally:
+        progress.enable(None)
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
