@@ -1,0 +1,68 @@
+"""Measure a command's wall time and peak RSS in a fresh child process.
+
+Each variant (socialmix, plain scan, DuckDB baseline, ...) runs as its own
+process so peak RSS is that variant's alone (``os.wait4`` rusage of the child).
+Heavy runs take ``/tmp/socialmix-heavy.lock`` so two whole-population jobs
+never share the machine's memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import platform
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CACHE = ROOT / "benchmarks" / "cache"
+LOCK = Path("/tmp/socialmix-heavy.lock")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    label: str
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+
+
+@contextlib.contextmanager
+def heavy_lock() -> Iterator[None]:
+    """Serialise whole-population jobs across processes (and across helpers)."""
+    with open(LOCK, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def measure(label: str, cmd: list[str], *, env: dict[str, str] | None = None, check: bool = True) -> Measurement:
+    """Run ``cmd`` and return its wall time and the child's peak RSS in MB."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=ROOT, env={**os.environ, **(env or {})})
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - t0
+    rc = os.waitstatus_to_exitcode(status)
+    if check and rc != 0:
+        raise RuntimeError(f"benchmark step {label!r} failed with exit code {rc}")
+    return Measurement(label, seconds, usage.ru_maxrss / 1024, rc)
+
+
+def python(code: str) -> list[str]:
+    """A command running ``code`` in this interpreter (for in-process baselines)."""
+    return [sys.executable, "-c", code]
+
+
+def machine() -> str:
+    import polars
+
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return (f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
+            f"polars {polars.__version__}")
