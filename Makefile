@@ -32,12 +32,19 @@ bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
 # Every wheel needed to install socialmix offline (see docs/secure-environment.md).
-wheelhouse: $(STAMP)
+# Wheels are for this machine's platform and Python 3.11. For another target list every
+# platform tag it accepts (pip does not widen them), e.g.
+# WHEEL_PLATFORM="manylinux_2_28_x86_64 manylinux2014_x86_64" or WHEEL_PLATFORM=win_amd64.
+WHEEL_PYTHON ?= 3.11
+WHEEL_PLATFORM ?=
+WHEEL_TARGET = --only-binary=:all: --python-version $(WHEEL_PYTHON) $(foreach p,$(WHEEL_PLATFORM),--platform $(p))
+wheelhouse: | $(PY)
 	rm -rf wheelhouse && mkdir -p wheelhouse
 	$(PIP) wheel --no-deps --wheel-dir wheelhouse .
-	$(PIP) download --dest wheelhouse --only-binary=:all: --python-version 3.11 '.[sas]'
-	$(PIP) download --dest wheelhouse --only-binary=:all: --python-version 3.11 setuptools wheel
-	@echo "wheelhouse/ ready: copy it and run 'pip install --no-index --find-links wheelhouse socialmix'"
+	$(PIP) download --dest wheelhouse $(WHEEL_TARGET) '.[sas]'
+	$(PIP) download --dest wheelhouse $(WHEEL_TARGET) setuptools wheel pip
+	@echo "wheelhouse/ ready ($$(ls wheelhouse | wc -l) wheels): carry it in and run"
+	@echo "  python3.11 -m venv .venv && .venv/bin/pip install --no-index --find-links wheelhouse 'socialmix[sas]'"
 
 clean:
 	rm -rf $(VENV) build *.egg-info wheelhouse $(DEMO_OUT)

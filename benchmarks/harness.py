@@ -66,3 +66,44 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (f"{platform.machine()}, {os.cpu_count()} cores, {mem:.0f} GiB; Python {platform.python_version()}, "
             f"polars {polars.__version__}")
+
+
+# ---------------------------------------------------------------- cached whole-population data
+FULL_PERSONS = 5_900_000
+FULL_SEED = 1
+FULL_EFFECT = 0.05
+
+
+def _socialmix(*args: str) -> list[str]:
+    return [sys.executable, "-m", "socialmix.cli", "--no-progress", *args]
+
+
+def full_registers(persons: int = FULL_PERSONS) -> Path:
+    """Synthetic registers 2003-2013 for ``persons`` persons, cached in ``benchmarks/cache/reg-<persons>``.
+
+    Generated once with ``socialmix synth --seed 1 --effect 0.05`` under the heavy lock (synth writes
+    atomically, so an existing folder is complete). Do not call while holding :func:`heavy_lock`.
+    """
+    reg = CACHE / f"reg-{persons}"
+    if not reg.is_dir():
+        with heavy_lock():
+            if not reg.is_dir():
+                subprocess.run(_socialmix("synth", str(reg), "--persons", str(persons), "--seed", str(FULL_SEED),
+                                          "--effect", str(FULL_EFFECT)), cwd=ROOT, check=True)
+    return reg
+
+
+def built_out(persons: int = FULL_PERSONS) -> Path:
+    """``socialmix build`` (2004-2013) of :func:`full_registers`, cached in ``benchmarks/cache/out-<persons>``.
+
+    Rebuilt when the registers are newer than the cached build. Later benchmarks (measures, did) start
+    from it. Do not call while holding :func:`heavy_lock`.
+    """
+    reg = full_registers(persons)
+    out = CACHE / f"out-{persons}"
+    stamp = out / "reconciliation.json"
+    if not stamp.is_file() or stamp.stat().st_mtime < reg.stat().st_mtime:
+        with heavy_lock():
+            if not stamp.is_file() or stamp.stat().st_mtime < reg.stat().st_mtime:
+                subprocess.run(_socialmix("build", str(reg), str(out)), cwd=ROOT, check=True)
+    return out

@@ -16,6 +16,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _public(path: Path, mode: int) -> None:
+    """mkdtemp/mkstemp create 0700/0600; outputs on a shared project machine follow the umask."""
+    os.chmod(path, mode & ~_umask())
+
+
 @contextlib.contextmanager
 def staged_dir(out: str | Path) -> Iterator[Path]:
     """Yield a staging directory whose entries replace those of ``out`` on success.
@@ -39,6 +50,7 @@ def staged_dir(out: str | Path) -> Iterator[Path]:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.staging-", dir=out.parent))
+    _public(tmp, 0o777)
     try:
         yield tmp
     except BaseException:
@@ -67,6 +79,7 @@ def staged_file(path: str | Path) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
+    _public(tmp, 0o666)
     try:
         yield tmp
     except BaseException:

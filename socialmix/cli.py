@@ -17,7 +17,7 @@ from pathlib import Path
 from socialmix import __version__
 
 DEFAULT_YEARS = "2004-2013"
-DEMO_PERSONS = 60_000
+DEMO_PERSONS = 150_000
 
 
 def _years(text: str) -> tuple[int, int]:
@@ -37,41 +37,100 @@ def _positive_int(text: str) -> int:
     return value
 
 
+# ---------------------------------------------------------------- provenance and --resume
+def _shipped_config(packages: Sequence[str]) -> dict:
+    """Every TOML file shipped in ``packages`` (recursively), parsed: part of a stage's resume key."""
+    import tomllib
+    from importlib import resources
+
+    found: dict = {}
+
+    def walk(node, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir() and not child.name.startswith(("_", ".")):
+                walk(child, f"{prefix}/{child.name}")
+            elif child.name.endswith(".toml"):
+                found[f"{prefix}/{child.name}"] = tomllib.loads(child.read_text(encoding="utf-8"))
+
+    for pkg in packages:
+        try:
+            walk(resources.files(pkg), pkg.replace(".", "/"))
+        except ModuleNotFoundError:
+            continue
+    return found
+
+
+def _stage(a: argparse.Namespace, name: str, out: Path, work: Callable[[], object], options: dict,
+           *, reg: Path | None = None, src: Path | None = None, outputs: list[str] | None = None) -> None:
+    """Run one stage under provenance (OUT/manifest.json) and, with --resume, skip it if unchanged.
+
+    ``reg``: the build's register files are its inputs; ``src``: convert's SAS delivery is.
+    """
+    from panel.config import load_config
+    from panel.provenance import files_matching, run_stage
+
+    spec = load_config("socialmix", "stages.toml")["stages"][name]
+    config = {"socialmix": __version__, "options": options, "shipped": _shipped_config(spec["configs"])}
+    inputs = {}
+    if reg is not None or src is not None:
+        from panel.regconfig import load_register_config, lookup_files, register_files
+
+        cfg = load_register_config(a.config)
+        config["registers"] = cfg
+    if reg is not None:
+        paths = [f.path for f in register_files(reg, a.years, config=cfg)] + [lk.path for lk in lookup_files(reg, config=cfg)]
+        inputs["REG"] = (reg, [p for p in paths if p.is_file()])
+    if src is not None:
+        inputs["SRC"] = (src, files_matching(src, ["**/*.sas7bdat", "**/*.SAS7BDAT", "lookup/**"]))
+    if spec["inputs"]:
+        inputs["OUT"] = (out, files_matching(out, spec["inputs"]))
+    ran = run_stage(name, out, work, inputs=inputs, outputs=outputs or spec["outputs"], config=config,
+                    command=["socialmix", *getattr(a, "argv", [])], resume=getattr(a, "resume", False))
+    if not ran:
+        print(f"stage {name} unchanged, skipped")
+
+
 # ---------------------------------------------------------------- commands
 def cmd_synth(a: argparse.Namespace) -> None:
     from socialmix.synth import generate
 
-    generate(a.reg, persons=a.persons, seed=a.seed, effect=a.effect)
+    _stage(a, "synth", a.reg, lambda: generate(a.reg, persons=a.persons, seed=a.seed, effect=a.effect),
+           {"persons": a.persons, "seed": a.seed, "effect": a.effect}, outputs=["**"])
 
 
 def cmd_build(a: argparse.Namespace) -> None:
     from panel.build import build
 
-    build(a.reg, a.out, years=a.years, config=a.config, allow_unknown_codes=a.allow_unknown_codes)
+    _stage(a, "build", a.out,
+           lambda: build(a.reg, a.out, years=a.years, config=a.config, allow_unknown_codes=a.allow_unknown_codes),
+           {"years": list(a.years), "allow_unknown_codes": a.allow_unknown_codes}, reg=a.reg)
 
 
 def cmd_measures(a: argparse.Namespace) -> None:
     from queries.run import run_measures
 
-    run_measures(a.out, min_cell=a.min_cell, profile=a.profile)
+    _stage(a, "measures", a.out, lambda: run_measures(a.out, min_cell=a.min_cell, profile=a.profile),
+           {"min_cell": a.min_cell, "profile": a.profile})
 
 
 def cmd_did(a: argparse.Namespace) -> None:
     from analyses.did.run import run_did
 
-    run_did(a.out, bootstrap=a.bootstrap, seed=a.seed)
+    _stage(a, "did", a.out, lambda: run_did(a.out, bootstrap=a.bootstrap, seed=a.seed),
+           {"bootstrap": a.bootstrap, "seed": a.seed})
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
     from analyses.figures import run_figures
 
-    run_figures(a.out, lang=a.lang, fmt=a.format)
+    _stage(a, "figures", a.out, lambda: run_figures(a.out, lang=a.lang, fmt=a.format),
+           {"lang": a.lang, "format": a.format})
 
 
 def cmd_report(a: argparse.Namespace) -> None:
     from analyses.report import write_report
 
-    write_report(a.out, lang=a.lang)
+    _stage(a, "report", a.out, lambda: write_report(a.out, lang=a.lang), {"lang": a.lang})
 
 
 def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
@@ -81,11 +140,13 @@ def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
     from panel.build import build
     from queries.run import run_measures
 
-    build(reg, out, years=a.years, config=a.config, allow_unknown_codes=False)
-    run_measures(out, min_cell=None, profile="dst")
-    run_did(out)
-    run_figures(out, lang=a.lang, fmt="png")
-    write_report(out, lang=a.lang)
+    _stage(a, "build", out, lambda: build(reg, out, years=a.years, config=a.config, allow_unknown_codes=False),
+           {"years": list(a.years), "allow_unknown_codes": False}, reg=reg)
+    _stage(a, "measures", out, lambda: run_measures(out, min_cell=None, profile="dst"),
+           {"min_cell": None, "profile": "dst"})
+    _stage(a, "did", out, lambda: run_did(out), {})
+    _stage(a, "figures", out, lambda: run_figures(out, lang=a.lang, fmt="png"), {"lang": a.lang, "format": "png"})
+    _stage(a, "report", out, lambda: write_report(out, lang=a.lang), {"lang": a.lang})
 
 
 def cmd_run(a: argparse.Namespace) -> None:
@@ -97,7 +158,8 @@ def cmd_demo(a: argparse.Namespace) -> None:
 
     out = Path(a.out)
     reg = out / "registers"
-    generate(reg, persons=a.persons, seed=a.seed, effect=a.effect)
+    _stage(a, "synth", out, lambda: generate(reg, persons=a.persons, seed=a.seed, effect=a.effect),
+           {"persons": a.persons, "seed": a.seed, "effect": a.effect})
     _pipeline(reg, out, a)
     print(f"demo: registers in {reg}/, tables in {out}/measures/ and {out}/did/, "
           f"figures in {out}/figures/, report {out}/report.html")
@@ -106,7 +168,7 @@ def cmd_demo(a: argparse.Namespace) -> None:
 def cmd_convert(a: argparse.Namespace) -> None:
     from panel.convert import convert
 
-    convert(a.src, a.reg, config=a.config)
+    _stage(a, "convert", a.reg, lambda: convert(a.src, a.reg, config=a.config), {}, src=a.src)
 
 
 def cmd_check(a: argparse.Namespace) -> int:
@@ -202,12 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("export", cmd_export, "Copy cleared outputs of OUT into BUNDLE for output checking.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("bundle", type=Path, metavar="BUNDLE")
+    for name in ("synth", "convert", "build", "measures", "did", "figures", "report", "run", "demo"):
+        sub.choices[name].add_argument(
+            "--resume", action="store_true",
+            help="skip a stage whose inputs, config and outputs are unchanged (by the hashes in OUT/manifest.json)")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
+    a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in manifest.json
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from panel import progress
@@ -216,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = not a.no_progress and sys.stderr.isatty()
     try:
         if show:
-            from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, BarColumn
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
             with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
                           TimeElapsedColumn(), transient=False) as bar:

@@ -1,0 +1,15 @@
+"""Difference-in-differences estimators (contract §6).
+
+``att_gt`` (Callaway–Sant'Anna) returns cells with influence functions that
+``.aggregate()`` re-weights; ``twfe``, ``event_study``, ``sun_abraham`` and
+``dose`` share one exact two-way fixed-effects engine (``fe``) that also runs
+on compressed person-level cells (``compress``).
+"""
+
+from analyses.did.att_gt import AttGtResult, att_gt
+from analyses.did.dose import dose
+from analyses.did.event_study import EventStudyResult, event_study
+from analyses.did.sun_abraham import sun_abraham
+from analyses.did.twfe import TwfeResult, twfe
+
+__all__ = ["AttGtResult", "EventStudyResult", "TwfeResult", "att_gt", "dose", "event_study", "sun_abraham", "twfe"]

@@ -1,0 +1,235 @@
+"""``socialmix figures OUT``: every report figure from the released tables, plus an index.
+
+The figure set is a list of :class:`Spec` (file stem, title, source table,
+builder) worked out from which tables exist, so the report can render the
+same set in memory. Files are named deterministically
+(``fig7_01_education_stock.png``) and listed in ``figures/index.csv``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from matplotlib.figure import Figure
+
+from analyses.figures import did as fd
+from analyses.figures import flows as ff
+from analyses.figures import series as fs
+from analyses.figures import style as st
+from analyses.figures import tables as tb
+from panel.atomic import staged_dir
+from panel.errors import InputError, SocialmixError
+from panel.progress import step, track
+
+log = logging.getLogger("socialmix.figures")
+CONTRACT_MEASURES = ("education", "employment", "income", "non_western")
+POPULATIONS = ("stock", "in", "out")
+FORMATS = ("png", "pdf", "svg")
+INDEX_COLUMNS = ("file", "figure", "title", "source", "lang")
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One figure: deterministic file stem, title, the released table it is drawn from, and its builder."""
+
+    name: str
+    title: str
+    source: str
+    build: Callable[[], Figure]
+
+
+def _ordered(measures: list[str]) -> list[str]:
+    """Distinct measures, the four contract measures first (in contract order), then alphabetically."""
+    order = {m: i for i, m in enumerate(CONTRACT_MEASURES)}
+    return sorted(dict.fromkeys(measures), key=lambda m: (order.get(m, len(order)), m))
+
+
+def _group_years(measures: pl.DataFrame, style: dict[str, Any]) -> list[int]:
+    lo, hi = style["figure"]["first_year"], style["figure"]["last_year"]
+    years = measures.filter(pl.col("level") == "group")["year"]
+    if years.len():
+        lo, hi = min(lo, int(years.min())), max(hi, int(years.max()))
+    return list(range(lo, hi + 1))
+
+
+def _measure_specs(out: Path, style: dict[str, Any], lang: str) -> tuple[list[Spec], list[Spec]]:
+    """Figures 7.1-7.12 of the contract measures, and the same for every added measure."""
+    measures = tb.read_measures(out)
+    if measures is None:
+        return [], []
+    lab = st.labels(style, lang)
+    groups = measures.filter(pl.col("level") == "group")
+    present = list(dict.fromkeys(groups["measure"].to_list()))
+    counts = tb.afdeling_counts(out, style["figure"]["groups"])
+    years = _group_years(measures, style)
+    specs: list[Spec] = []
+    for i, (m, pop) in enumerate(((m, p) for m in CONTRACT_MEASURES for p in POPULATIONS), start=1):
+        if m not in present:
+            continue
+        specs.append(_trend(measures, m, pop, f"fig7_{i:02d}_{m}_{pop}", style, lang, lab, counts, years))
+    extra: list[Spec] = []
+    for m in sorted(set(present) - set(CONTRACT_MEASURES)):
+        for pop in POPULATIONS:
+            if groups.filter((pl.col("measure") == m) & (pl.col("population") == pop)).height:
+                extra.append(_trend(measures, m, pop, f"figm_{m}_{pop}", style, lang, lab, counts, years))
+    return specs, extra
+
+
+def _trend(measures: pl.DataFrame, m: str, pop: str, name: str, style: dict[str, Any], lang: str,
+           lab: dict[str, Any], counts: dict[str, int], years: list[int]) -> Spec:
+    kind = tb.measure_kind(style, m, measures.filter(pl.col("measure") == m)["value"])
+    return Spec(name, fs.title_of(lab, m, pop), tb.MEASURES,
+                lambda: fs.measure_figure(measures, measure=m, population=pop, kind=kind, style=style, lang=lang,
+                                          counts=counts, years=years))
+
+
+def _comparison_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    comp = tb.read_table(out, tb.COMPARISON)
+    if comp is None:
+        return []
+    col = fs.series_column(comp, style)
+    if col is None or not {"measure", "year", "value"} <= set(comp.columns):
+        log.warning("%s: no series/measure/year/value columns recognised; chapter-2 figures skipped", tb.COMPARISON)
+        return []
+    if "population" in comp.columns:  # chapter 2 describes the resident stock
+        comp = comp.filter(pl.col("population") == "stock")
+    lab = st.labels(style, lang)
+    comp = comp.with_columns(pl.col("year").cast(pl.Int32), pl.col("value").cast(pl.Float64))
+    present = set(comp["measure"].to_list())
+    first = [m for m in style["figure"]["comparison_measures"] if m in present]
+    specs = []
+    for i, m in enumerate(first + sorted(present - set(first)), start=1):
+        kind = tb.measure_kind(style, m, comp.filter(pl.col("measure") == m)["value"])
+        name = lab["measures"].get(m, m.replace("_", " "))
+        specs.append(Spec(f"fig2_{i:02d}_{m}", fs.comparison_title(lab, name, kind), tb.COMPARISON,
+                          lambda m=m, kind=kind: fs.comparison_figure(comp, measure=m, kind=kind, style=style,
+                                                                      lang=lang, series_col=col)))
+    return specs
+
+
+def _flow_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    lab = st.labels(style, lang)
+    specs = []
+    dec = tb.read_table(out, tb.DECOMPOSITION, required=tb.DECOMPOSITION_COLUMNS)
+    if dec is not None:
+        dec = dec.with_columns(pl.col("year").cast(pl.Int32))
+        for m in _ordered(dec["measure"].to_list()):
+            kind = tb.measure_kind(style, m)
+            name = lab["measures"].get(m, m.replace("_", " "))
+            specs.append(Spec(f"fig_decomposition_{m}", lab["decomposition_title"].format(measure=name),
+                              tb.DECOMPOSITION,
+                              lambda m=m, kind=kind: ff.decomposition_figure(dec, measure=m, kind=kind, style=style,
+                                                                             lang=lang)))
+    ret = tb.read_table(out, tb.RETENTION, required=("level", "unit", "year", "category"))
+    if ret is not None and "exit_rate" not in ret.columns and not {"outcome", "rate"} <= set(ret.columns):
+        raise InputError("retention table needs outcome and rate columns", file=out / tb.RETENTION, column="rate")
+    if ret is not None:
+        ret = ret.with_columns(pl.col("year").cast(pl.Int32))
+        specs.append(Spec("fig_retention", lab["retention_title"], tb.RETENTION,
+                          lambda: ff.retention_figure(ret, style=style, lang=lang)))
+    ten = tb.read_table(out, tb.TENURE, required=("level", "unit", "year", "band", "share"))
+    if ten is not None:
+        ten = ten.with_columns(pl.col("year").cast(pl.Int32))
+        specs.append(Spec("fig_tenure", lab["tenure_title"], tb.TENURE,
+                          lambda: ff.tenure_figure(ten, style=style, lang=lang)))
+    return specs
+
+
+def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """Overall effects of every measure, then the event studies, then dose-response (report order)."""
+    est = tb.read_table(out, tb.ESTIMATES, required=tb.ESTIMATE_COLUMNS)
+    if est is None:
+        return []
+    lab = st.labels(style, lang)
+    est = est.with_columns(pl.col("term").cast(pl.String), pl.col("estimate").cast(pl.Float64))
+    measures = _ordered(est["measure"].to_list())
+    kinds = {m: tb.measure_kind(style, m) for m in measures}
+    names = {m: lab["measures"].get(m, m.replace("_", " ")) for m in measures}
+    pairs = [(m, p) for m in measures for p in POPULATIONS]
+    specs = [Spec(f"fig_did_{m}", lab["did_title"].format(measure=names[m]), tb.ESTIMATES,
+                  lambda m=m: fd.headline_figure(est, measure=m, kind=kinds[m], style=style, lang=lang))
+             for m in measures if fd.headline_rows(est.filter(pl.col("measure") == m)).height]
+    specs += [Spec(f"fig_event_{m}_{p}", lab["event_title"].format(measure=names[m],
+                                                                   population=lab["populations"].get(p, p)),
+                   tb.ESTIMATES,
+                   lambda m=m, p=p: fd.event_figure(est, measure=m, population=p, kind=kinds[m], style=style,
+                                                    lang=lang))
+              for m, p in pairs if fd.event_rows(est, measure=m, population=p).height]
+    dose = est.filter(pl.col("estimator") == "dose")
+    specs += [Spec(f"fig_dose_{m}_{p}", lab["dose_title"].format(measure=names[m],
+                                                                 population=lab["populations"].get(p, p)),
+                   tb.ESTIMATES,
+                   lambda m=m, p=p: fd.dose_figure(est, measure=m, population=p, kind=kinds[m], style=style,
+                                                   lang=lang))
+              for m, p in pairs if dose.filter((pl.col("measure") == m) & (pl.col("population") == p)).height]
+    return specs
+
+
+def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | None = None) -> list[Spec]:
+    """Every figure the released tables of OUT support, in report order.
+
+    Examples
+    --------
+    >>> [s.name for s in figure_specs("OUT")][:2]  # doctest: +SKIP
+    ['fig7_01_education_stock', 'fig7_02_education_in']
+    """
+    st.check_lang(lang)
+    out = Path(out)
+    if not out.is_dir():
+        raise InputError("output folder not found; run 'socialmix measures' first", file=out)
+    style = style or st.load_style()
+    main, extra = _measure_specs(out, style, lang)
+    return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _did_specs(
+        out, style, lang)
+
+
+def render(spec: Spec, style: dict[str, Any], *, fmt: str = "png", dpi: int | None = None) -> bytes:
+    """Build one figure and return the encoded file (fonts embedded in PDF, no timestamps)."""
+    if fmt not in FORMATS:
+        raise SocialmixError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+                "svg": {"Date": None, "Creator": None}}[fmt]
+    with st.rc(style):
+        fig = spec.build()
+        buf = io.BytesIO()
+        fig.savefig(buf, format=fmt, dpi=dpi or style["figure"]["dpi"], metadata=metadata)
+    return buf.getvalue()
+
+
+def run_figures(out: str | Path, *, lang: Literal["da", "en"] = "en", fmt: Literal["png", "pdf", "svg"] = "png",
+                config: str | Path | None = None) -> None:
+    """Write ``OUT/figures/`` (one file per figure and ``index.csv``) atomically.
+
+    Examples
+    --------
+    >>> run_figures("OUT", lang="da", fmt="pdf")  # doctest: +SKIP
+    """
+    st.check_lang(lang)
+    if fmt not in FORMATS:
+        raise SocialmixError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    style = st.load_style(config)
+    with step("figures: reading released tables"):
+        specs = figure_specs(out, lang=lang, style=style)
+    if not specs:
+        raise InputError("no released tables to draw (measures/, did/); run the earlier stages first", file=out)
+    index = []
+    with staged_dir(out) as tmp:
+        folder = tmp / "figures"
+        folder.mkdir()
+        for spec in track(specs, "figures"):
+            data = render(spec, style, fmt=fmt)
+            (folder / f"{spec.name}.{fmt}").write_bytes(data)
+            index.append({"file": f"{spec.name}.{fmt}", "figure": spec.name, "title": spec.title,
+                          "source": spec.source, "lang": lang})
+        with open(folder / "index.csv", "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=INDEX_COLUMNS)
+            writer.writeheader()
+            writer.writerows(index)
+    log.info("figures: %d files in %s", len(index), Path(out) / "figures")

@@ -1,0 +1,141 @@
+"""Read the released (disclosure-controlled) tables the figures are drawn from.
+
+Figures and the report never touch the panel: only tables under
+``OUT/measures/`` and ``OUT/did/`` that have passed disclosure control, plus
+the afdeling lookup for the number of afdelinger per group. A missing
+optional table means its figures are skipped with a log line.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from panel.errors import InputError
+
+log = logging.getLogger("socialmix.figures")
+
+MEASURES = "measures/measures.parquet"
+COMPARISON = "measures/comparison.parquet"
+DECOMPOSITION = "measures/decomposition.parquet"
+DISCLOSURE = "measures/disclosure_report.csv"
+ESTIMATES = "did/estimates.csv"
+RETENTION = "measures/retention.parquet"
+TENURE = "measures/tenure.parquet"
+MEASURE_COLUMNS = ("level", "unit", "year", "population", "measure", "n", "value", "suppressed")
+DECOMPOSITION_COLUMNS = ("level", "unit", "year", "measure", "change", "stayers", "in_movers", "out_movers",
+                         "entries", "exits", "suppressed")
+ESTIMATE_COLUMNS = ("estimator", "measure", "population", "comparison", "term", "event_time", "estimate", "se",
+                    "ci_low", "ci_high")
+
+
+def read_table(out: str | Path, rel: str, *, required: tuple[str, ...] = (), optional: bool = True
+               ) -> pl.DataFrame | None:
+    """Read ``OUT/rel`` (parquet or csv); None with a log line if it is absent and optional."""
+    path = Path(out) / rel
+    if not path.exists():
+        alt = path.with_suffix(".csv") if path.suffix == ".parquet" else None
+        if alt is not None and alt.exists():
+            path = alt
+        elif optional:
+            log.warning("%s not found; what is drawn from it is skipped", rel)
+            return None
+        else:
+            raise InputError("table not found; run the earlier stages first", file=path)
+    try:
+        if path.suffix == ".parquet":
+            df = pl.read_parquet(path)
+        else:
+            df = pl.read_csv(path, infer_schema_length=10_000, null_values=["", "NA", "null"])
+    except Exception as err:  # noqa: BLE001 - one line naming the file
+        raise InputError(f"cannot read table ({type(err).__name__})", file=path) from None
+    missing = [c for c in required if c not in df.columns]
+    if missing:
+        raise InputError("column missing from released table", file=path, column=", ".join(missing))
+    return df
+
+
+def read_measures(out: str | Path) -> pl.DataFrame | None:
+    """measures.parquet with suppressed cells as null values (never zeros)."""
+    df = read_table(out, MEASURES, required=MEASURE_COLUMNS)
+    if df is None:
+        return None
+    return df.with_columns(
+        pl.col("year").cast(pl.Int32),
+        pl.col("suppressed").cast(pl.Boolean).fill_null(False),
+        pl.col("value").cast(pl.Float64),
+        pl.col("n").cast(pl.Float64),
+    ).with_columns(
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("value")).alias("value"),
+        pl.when(pl.col("suppressed")).then(None).otherwise(pl.col("n")).alias("n"),
+    )
+
+
+def series(df: pl.DataFrame, years: list[int], *, key: dict[str, Any], x: str = "year", y: str = "value"
+           ) -> np.ndarray:
+    """Values of the rows matching ``key``, aligned by ``x`` onto ``years``; NaN where absent or suppressed.
+
+    Alignment is by key (a join on the year), never by row position, so a
+    missing or suppressed year is a gap in the line.
+    """
+    rows = df.filter(pl.all_horizontal([pl.col(k) == v for k, v in key.items()]))
+    if "suppressed" in rows.columns:
+        rows = rows.with_columns(
+            pl.when(pl.col("suppressed").fill_null(False)).then(None).otherwise(pl.col(y)).alias(y))
+    if rows.select(pl.col(x).is_duplicated().any()).item():
+        raise InputError(f"more than one row per {x} for {key}", column=x)
+    grid = pl.DataFrame({x: years}, schema={x: rows.schema[x] if x in rows.schema else pl.Int64})
+    joined = grid.join(rows.select(x, pl.col(y).cast(pl.Float64)), on=x, how="left", maintain_order="left")
+    return joined[y].fill_nan(None).to_numpy().astype(float)
+
+
+def measure_kind(style: dict[str, Any], measure: str, values: pl.Series | None = None) -> str:
+    """'share', 'kr' or 'number' for a measure: style.toml, then the queries registry, then the data."""
+    conf = style.get("measures", {}).get(measure, {})
+    if "kind" in conf:
+        return conf["kind"]
+    kind = _registry_kind(measure)
+    if kind is not None:
+        return kind
+    if values is not None:
+        v = values.drop_nulls()
+        if v.len() and v.min() >= 0 and v.max() <= 1:
+            return "share"
+    return "number"
+
+
+def _registry_kind(measure: str) -> str | None:
+    """Ask the queries registry how a measure is aggregated (share, or a mean/sum of kr)."""
+    try:
+        from queries.registry import registry
+
+        entry = registry().get(measure)
+    except Exception:  # noqa: BLE001 - no registry: fall back to the data
+        return None
+    if entry is None:
+        return None
+    if entry.kind == "share":
+        return "share"
+    return "kr" if ("income" in measure or " kr" in entry.description) else "number"
+
+
+def afdeling_counts(out: str | Path, groups: tuple[str, ...] | list[str]) -> dict[str, int]:
+    """Number of study afdelinger in each group, from the afdeling lookup (no person data).
+
+    Group membership is the one of the measures stage
+    (``queries.populations.group_membership``). Empty when OUT has no
+    afdeling table.
+    """
+    if not (Path(out) / "afdeling.parquet").exists():
+        log.warning("afdeling.parquet not found; notes give no afdeling counts")
+        return {}
+    from panel.schema import scan_afdelinger
+    from queries.populations import group_membership
+
+    counts = group_membership(scan_afdelinger(out)).group_by("group").agg(pl.col("afdeling_id").n_unique()).collect()
+    found = dict(counts.iter_rows())
+    return {g: int(found.get(g, 0)) for g in groups}

@@ -1,0 +1,187 @@
+"""One year of the person-year panel: BEF joined with UDDA, IND, AKM and the lookups.
+
+Everything here joins on the 64-bit PNR hash of :mod:`panel.read` (integer
+joins, one year at a time, so memory is bounded by one year's registers).
+The integer ``person_id`` comes from a dictionary that grows year by year:
+a PNR seen before keeps its id, a new PNR gets the next one (new PNRs of a
+year are numbered in hash order, so ids are deterministic).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from panel import validate
+from panel.errors import InputError
+from panel.lookups import Lookups, code_lookup
+from panel.read import check_unique_pnr
+from panel.regconfig import Config, RegisterFile
+from panel.schema import PANEL_SCHEMA
+
+ID_DICT_SCHEMA = {"PNR_h": pl.UInt64(), "PNR_h2": pl.UInt64(), "person_id": pl.Int32()}
+
+
+def empty_id_dict() -> pl.DataFrame:
+    return pl.DataFrame(schema=ID_DICT_SCHEMA)
+
+
+def _sorted(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` sorted by PNR_h (free if it already is): joins of sorted keys are merge joins."""
+    return df if df["PNR_h"].flags["SORTED_ASC"] else df.sort("PNR_h")
+
+
+def assign_person_ids(bef: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
+    """Attach ``person_id`` to the BEF of one year: known PNRs keep theirs, new ones get the next ids.
+
+    Both frames are sorted by the PNR hash, so this is a merge join, and the
+    new PNRs of a year are numbered in hash order (ids do not depend on the
+    row order of the files). ``_h2_ids`` carries the dictionary's second
+    hash for the collision check.
+    """
+    j = _sorted(bef).join(ids.rename({"PNR_h2": "_h2_ids"}), on="PNR_h", how="left")
+    j = _sorted(j)
+    new = pl.col("person_id").is_null()
+    return j.with_columns(
+        pl.when(new).then(new.cum_sum().cast(pl.Int64) - 1 + ids.height).otherwise(pl.col("person_id"))
+        .cast(pl.Int32).alias("person_id"),
+        new.alias("_new_id"),
+    )
+
+
+def grow_ids(ids: pl.DataFrame, py: pl.DataFrame) -> pl.DataFrame:
+    """The id dictionary (sorted by PNR hash) with the year's new PNRs merged in."""
+    new = _sorted(py.filter(pl.col("_new_id")).select(list(ID_DICT_SCHEMA)))
+    if not new.height:
+        return ids
+    if not ids.height:
+        return new
+    return ids.merge_sorted(new, key="PNR_h").set_sorted("PNR_h")
+
+
+def _right(other: pl.DataFrame, cols: list[str], tag: str) -> pl.DataFrame:
+    return _sorted(other.select("PNR_h", pl.col("PNR_h2").alias(f"_h2_{tag}"), *cols,
+                                pl.lit(True).alias(f"_{tag}")))
+
+
+def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, RegisterFile], ids: pl.DataFrame,
+                 lk: Lookups, cfg: Config, *, allow_unknown_codes: bool
+                 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
+    """The panel rows of ``year`` (PANEL_SCHEMA plus hidden join keys), the grown id dictionary, counts.
+
+    ``regs`` holds the read registers of the year (``bef``, ``udda``, ``ind``, ``akm``).
+    The registers are joined on the PNR hash (merge joins of sorted keys),
+    then one lazy plan looks up addresses and the small lookups and derives
+    every panel variable. The result stays sorted by PNR hash.
+    """
+    bef, fb = regs["bef"], files["bef"]
+    # OPR_LAND must be in country.csv (always an error: the contract defines no unknown country).
+    bad = bef.filter(pl.col("OPR_LAND").is_not_null() & ~pl.col("OPR_LAND").is_in(lk.country["OPR_LAND"].implode()))
+    if bad.height:
+        raise InputError(f"{bad.height} rows with OPR_LAND codes missing from {lk.paths['country'].name}: "
+                         f"{validate.code_counts_text(bad['OPR_LAND'])}", file=fb.path, column=fb.columns["OPR_LAND"])
+    udda, fu = regs["udda"], files["udda"]
+    n_hf_unknown = validate.unknown_codes(fu.path, fu.columns["HFAUDD"], udda["HFAUDD"], lk.hfaudd["HFAUDD"],
+                                          what=f"missing from {lk.paths['hfaudd'].name}", allow=allow_unknown_codes)
+
+    d = cfg["derive"]
+    lo, hi = d["adult_ages"]
+    levels = list(d["education_levels"])
+    competent = levels[levels.index(d["competence_from"]):]
+    cpi = float(lk.cpi_factor.filter(pl.col("year") == year)["cpi_factor"][0])
+    a = lk.afdeling
+    # One key per household: the FAMILIE_ID hash, or the person's own PNR hash for a null FAMILIE_ID.
+    hh = pl.coalesce(pl.col("FAMILIE_ID_h"), pl.col("PNR_h") ^ 0x9E3779B97F4A7C15).alias("_hh")
+    socio = pl.col("SOCIO")
+    ie = pl.col("IE_TYPE").cast(pl.Int8)
+    h2 = pl.col("PNR_h2")
+    collision = pl.sum_horizontal(
+        [(pl.col(f"_h2_{t}").is_not_null() & (pl.col(f"_h2_{t}") != h2)) for t in ("ids", "udda", "ind", "akm")])
+    # Registers sorted by PNR hash: the four joins are merge joins (eager, in-memory engine).
+    df = assign_person_ids(bef, ids)
+    for r, cols in (("udda", ["HFAUDD"]), ("ind", ["DISPON_NY"]), ("akm", ["SOCIO"])):
+        df = df.join(_right(regs[r], cols, r), on="PNR_h", how="left")
+    lf = (
+        df.lazy()
+        .with_columns(pl.col("ADRESSE_ID_h").replace_strict(lk.address["ADRESSE_ID_h"], lk.address["afd"],
+                                                            default=None, return_dtype=pl.Int32).alias("afd"))
+        .with_columns(  # small lookups as array gathers: no join moves the wide frame
+            code_lookup("afd", a["afd"], a["AFDELING_ID"]).alias("afdeling_id"),
+            code_lookup("afd", a["afd"], a["HELHEDSPLAN_ID"]).alias("helhedsplan_id"),
+            code_lookup("afd", a["afd"], a["KOM"]).alias("_afd_kom"),
+            code_lookup("HFAUDD", lk.hfaudd["HFAUDD"], lk.hfaudd["LEVEL"]).alias("LEVEL"),
+            code_lookup("OPR_LAND", lk.country["OPR_LAND"], lk.country["WESTERN"]).alias("WESTERN"),
+        )
+        .with_columns(
+            hh,
+            pl.lit(year, dtype=pl.Int32).alias("year"),
+            (pl.lit(year) - pl.col("FOED_DAG").dt.year()).cast(pl.Int16).alias("age"),
+            pl.col("KOEN").cast(pl.Int8).alias("sex"),
+            ie.alias("ie_type"),
+            pl.when(ie.is_in(d["non_western_ie_types"])).then(~pl.col("WESTERN"))
+            .when(ie.is_not_null()).then(False).alias("non_western"),
+            pl.col("LEVEL").alias("education_level"),
+            pl.when(pl.col("LEVEL").is_not_null()).then(pl.col("LEVEL").is_in(competent))
+            .alias("competence_education"),
+            socio.alias("socio_category"),
+            (pl.col("DISPON_NY").fill_null(0.0) * cpi).alias("income_2013"),
+            pl.coalesce(pl.col("KOM"), pl.col("_afd_kom")).cast(pl.Int16).alias("kom"),
+            collision.alias("_collision"),
+        )
+        .with_columns(
+            pl.when(~pl.col("age").is_between(lo, hi)).then(False)
+            .when(socio.is_null()).then(None)
+            .otherwise(~socio.is_in(d["not_in_labour_force"])).alias("in_labour_force"),
+            pl.when(socio.is_not_null()).then(socio.is_in(d["employed"])).alias("employed"),
+            pl.col("income_2013").sum().over("_hh").alias("hh_income_2013"),
+            pl.len().over("_hh").cast(pl.Int16).alias("hh_size"),
+            pl.col("person_id").min().over("_hh").alias("household_id"),
+        )
+    )
+    keep = [pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()]
+    hidden = ["PNR_h", "PNR_h2", "afd", "ADRESSE_ID_h", "FOED_DAG", "FAMILIE_ID_h", "_udda", "_ind", "_akm",
+              "HFAUDD", "DISPON_NY", "_new_id", "_collision"]
+    out = lf.select(*keep, *hidden).collect()
+    if out.height != bef.height:  # a duplicate PNR in UDDA/IND/AKM multiplied BEF rows: say which
+        for r in ("udda", "ind", "akm"):
+            check_unique_pnr(regs[r], files[r])
+        raise RuntimeError(f"year {year}: {out.height} panel rows from {bef.height} BEF rows")
+    if out["_collision"].sum():
+        raise RuntimeError(f"{fb.path}: 64-bit PNR hash collision; change panel.read.SEED_1")
+    n = out.select(pl.col("_udda", "_ind", "_akm").sum()).row(0)
+    counts = {
+        "bef": {"read": bef.height},
+        "udda": {"read": udda.height, "orphans": udda.height - n[0]},
+        "ind": {"read": regs["ind"].height, "orphans": regs["ind"].height - n[1]},
+        "akm": {"read": regs["akm"].height, "orphans": regs["akm"].height - n[2]},
+        "unknown_codes_mapped": {},
+    }
+    if n_hf_unknown:
+        counts["unknown_codes_mapped"][f"udda.{fu.columns['HFAUDD']}"] = n_hf_unknown
+    ids = grow_ids(ids, out)
+    if ids.height >= 2**31:
+        raise InputError("more than 2^31 distinct persons", file=fb.path, column=fb.columns["PNR"])
+    return out, ids, counts
+
+
+def year_counts(py: pl.DataFrame) -> dict[str, int]:
+    """Person-years left out of a join or a measure, with the reason, for reconciliation.json."""
+    c = py.select(
+        no_udda_row=(pl.col("_udda").is_null()).sum(),
+        hfaudd_missing=(pl.col("_udda").is_not_null() & pl.col("HFAUDD").is_null()).sum(),
+        education_unknown=pl.col("education_level").is_null().sum(),
+        no_akm_row=(pl.col("_akm").is_null()).sum(),
+        socio_unknown_code=(pl.col("_akm").is_not_null() & pl.col("socio_category").is_null()).sum(),
+        socio_unknown=pl.col("socio_category").is_null().sum(),
+        no_ind_row=(pl.col("_ind").is_null()).sum(),
+        income_missing_in_ind=(pl.col("_ind").is_not_null() & pl.col("DISPON_NY").is_null()).sum(),
+        no_address=pl.col("ADRESSE_ID_h").is_null().sum(),
+        address_outside_lookup=(pl.col("ADRESSE_ID_h").is_not_null() & pl.col("afd").is_null()).sum(),
+        in_public_housing=pl.col("afd").is_not_null().sum(),
+        in_study_afdeling=pl.col("helhedsplan_id").is_not_null().sum(),
+        birth_date_unknown=pl.col("FOED_DAG").is_null().sum(),
+        origin_unknown=pl.col("non_western").is_null().sum(),
+        adult_labour_status_unknown=pl.col("in_labour_force").is_null().sum(),
+    )
+    return {k: int(v) for k, v in c.row(0, named=True).items()}

@@ -1,0 +1,124 @@
+"""From person rows to cells: additive sums, plus household contributions for magnitudes.
+
+Each person row becomes measure indicators once (``k|m``: counted in m;
+``c|m``: contribution to m's sum). Two aggregates then carry everything:
+
+* ``sums``: indicators summed per fine key (e.g. afdeling-year): n and n*value
+  add up, so groups and comparison series are sums of afdeling sums (groups
+  pool persons);
+* ``hh``: for the magnitude measures only (means, sums), indicators summed per
+  fine key and household: the household contributions the dominance rules
+  need, re-summed per household when afdelinger are pooled.
+
+Keeping shares out of the household-level table keeps the one
+high-cardinality group_by narrow (speed at whole-population scale).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import NamedTuple
+
+import polars as pl
+
+from queries.disclosure import Rules, magnitude_stats
+from queries.registry import Measure
+
+
+def _k(name: str) -> str:
+    return f"k|{name}"
+
+
+def _c(name: str) -> str:
+    return f"c|{name}"
+
+
+def _cols(measures: Mapping[str, Measure], *, magnitude_only: bool = False) -> list[str]:
+    return [c for name, m in measures.items() if m.magnitude or not magnitude_only for c in (_k(name), _c(name))]
+
+
+class Agg(NamedTuple):
+    """Additive sums per key and household contributions of the magnitude measures."""
+
+    sums: pl.LazyFrame
+    hh: pl.LazyFrame
+
+    def apply(self, fn: Callable[[pl.LazyFrame], pl.LazyFrame]) -> Agg:
+        """The same LazyFrame step (a filter, a join, a literal column) on both parts."""
+        return Agg(fn(self.sums), fn(self.hh))
+
+    def collect(self) -> Agg:
+        """Materialise both parts (they feed several cell tables)."""
+        s, h = pl.collect_all([self.sums, self.hh])
+        return Agg(s.lazy(), h.lazy())
+
+
+def indicators(rows: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
+    """Per person: ``keys`` + ``hh_key`` + ``k|m`` and ``c|m`` for every measure.
+
+    Vectorised once per row, so the group_bys that follow are plain sums.
+    Shares carry booleans (one byte), magnitudes a float.
+    """
+    cols = []
+    for name, m in measures.items():
+        k = m.counted()
+        c = (pl.when(k).then(m.value.cast(pl.Float64)).otherwise(0.0) if m.magnitude
+             else (k & m.value.cast(pl.Boolean)).fill_null(False))
+        cols += [k.alias(_k(name)), c.alias(_c(name))]
+    return rows.select(*keys, "hh_key", *cols)
+
+
+def aggregate(ind: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> Agg:
+    """Sums per ``keys`` and magnitude contributions per ``keys`` and household, from indicators.
+
+    Examples
+    --------
+    >>> from queries.registry import registry
+    >>> rows = pl.LazyFrame({"u": ["A", "A", "A"], "hh_key": [1, 1, 2], "age": [30, 40, 50],
+    ...                      "in_labour_force": [True, True, False], "employed": [True, False, None],
+    ...                      "hh_income_2013": [100.0, 100.0, 50.0]})
+    >>> ms = {m: registry()[m] for m in ("employment", "income")}
+    >>> a = aggregate(indicators(rows, ["u"], ms), ["u"], ms)
+    >>> a.sums.collect().rows()
+    [('A', 2, 1, 3, 250.0)]
+    >>> a.hh.sort("hh_key").collect().rows()
+    [('A', 1, 2, 200.0), ('A', 2, 1, 50.0)]
+    """
+    return Agg(regroup_sums(ind, keys, measures), regroup_hh(ind, keys, measures))
+
+
+def regroup_sums(sums: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
+    return sums.group_by(list(keys)).agg([pl.col(c).sum() for c in _cols(measures)])
+
+
+def regroup_hh(hh: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
+    return hh.group_by([*keys, "hh_key"]).agg([pl.col(c).sum() for c in _cols(measures, magnitude_only=True)])
+
+
+def regroup(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure]) -> Agg:
+    """Pool to coarser ``keys`` (after a join of afdelinger to groups, or over all afdelinger)."""
+    return Agg(regroup_sums(agg.sums, keys, measures), regroup_hh(agg.hh, keys, measures))
+
+
+def cells(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure], *, rules: Rules) -> pl.LazyFrame:
+    """Long cell table: ``keys`` + measure, n, value (+ magnitude statistics).
+
+    ``agg`` must already be at the granularity of ``keys``. Only cells with at
+    least one person counted are rows. Shares and means are s / n, sums are s.
+    Magnitude measures carry ``units``, ``top1``, ``top2``, ``top_n``,
+    ``abs_total`` for :func:`queries.disclosure.protect`.
+    """
+    keys = list(keys)
+    wide = regroup_sums(agg.sums, keys, measures)
+    parts = []
+    for name, m in measures.items():
+        n, s = pl.col(_k(name)), pl.col(_c(name))
+        value = s if m.kind == "sum" else s / n
+        part = (wide.filter(n > 0)
+                .select(*keys, measure=pl.lit(name), n=n.cast(pl.Int64), value=value.cast(pl.Float64)))
+        if m.magnitude:
+            contrib = agg.hh.filter(pl.col(_k(name)) > 0).select(*keys, c=pl.col(_c(name)))
+            part = part.join(magnitude_stats(contrib, keys, value="c", rules=rules), on=keys, how="left",
+                             nulls_equal=True)
+        parts.append(part)
+    return pl.concat(parts, how="diagonal_relaxed")

@@ -1,0 +1,157 @@
+"""Exact decomposition of a year-on-year change in a stock measure (issue 6, contract §4).
+
+For a unit (afdeling or group) and a share/mean measure, let ``M_t`` be the
+persons of the stock at 31 Dec t who are in the measure population with a
+known value, ``N_t = |M_t|`` and ``V_t = sum_{M_t} y / N_t``. Because the
+mean of ``y - V_{t-1}`` over ``M_{t-1}`` is zero,
+
+    V_t - V_{t-1} = (1/N_t) * [ sum_C (y_t - y_{t-1})                                   stayers, own change
+                                + sum_J (y_t - V_{t-1}) - sum_L (y_{t-1} - V_{t-1})     stayers joining/leaving
+                                + sum_I (y_t - V_{t-1})                                 in-movers
+                                - sum_O (y_{t-1} - V_{t-1})                             out-movers
+                                + sum_E (y_t - V_{t-1})                                 entries
+                                - sum_X (y_{t-1} - V_{t-1}) ]                           exits
+
+with C the stayers in the population both years, J (L) the stayers only in
+it at t (t-1), I the in-movers, O the out-movers, E births and immigrants,
+X deaths and emigrants. Each component is a sum of per-group sufficient
+statistics (counts and sums), so afdeling statistics add up to group ones and
+the whole table is one aggregation. docs/flows.md has the derivation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import polars as pl
+
+from queries.registry import Measure
+
+KEYS = ["level", "unit", "year", "measure"]
+COMPONENTS = ["stayers", "in_movers", "out_movers", "entries", "exits"]
+# counts behind each released component (for the disclosure control)
+COMPONENT_COUNTS = {
+    "stayers": "n_stayers",
+    "stayers_membership": "n_membership",
+    "in_movers": "n_I",
+    "out_movers": "n_O",
+    "entries": "n_E",
+    "exits": "n_X",
+}
+
+_PREV_STATS = ("n_prev", "s_prev", "n_C", "sC_prev", "sC_cur", "n_L", "s_L", "n_O", "s_O", "n_X", "s_X")
+_CUR_STATS = ("n_cur", "s_cur", "n_J", "s_J", "n_I", "s_I", "n_B", "s_B", "n_M", "s_M")
+STATS = _PREV_STATS + _CUR_STATS
+
+
+def _count(cond: pl.Expr) -> pl.Expr:
+    return cond.fill_null(False).sum().cast(pl.Int64)
+
+
+def _sum(y: str, cond: pl.Expr) -> pl.Expr:
+    return pl.col(y).filter(cond.fill_null(False)).sum()
+
+
+def afdeling_stats(pairs: pl.LazyFrame, measures: Mapping[str, Measure]) -> pl.LazyFrame:
+    """Counts and sums per study afdeling, year t and measure (one row each)."""
+    frames = []
+    for name in measures:
+        yp, yc = f"y_{name}_prev", f"y_{name}"
+        in_p, in_c = pl.col(yp).is_not_null(), pl.col(yc).is_not_null()
+        fate, origin = pl.col("fate"), pl.col("origin")
+        prev = (
+            pairs.filter(pl.col("study_prev").fill_null(False))
+            .group_by(pl.col("afd_prev").alias("unit"), "year")
+            .agg(
+                _count(in_p).alias("n_prev"),
+                _sum(yp, in_p).alias("s_prev"),
+                _count((fate == "stay") & in_p & in_c).alias("n_C"),
+                _sum(yp, (fate == "stay") & in_p & in_c).alias("sC_prev"),
+                _sum(yc, (fate == "stay") & in_p & in_c).alias("sC_cur"),
+                _count((fate == "stay") & in_p & ~in_c).alias("n_L"),
+                _sum(yp, (fate == "stay") & in_p & ~in_c).alias("s_L"),
+                _count((fate == "out") & in_p).alias("n_O"),
+                _sum(yp, (fate == "out") & in_p).alias("s_O"),
+                _count((fate == "exit") & in_p).alias("n_X"),
+                _sum(yp, (fate == "exit") & in_p).alias("s_X"),
+            )
+        )
+        cur = (
+            pairs.filter(pl.col("study").fill_null(False))
+            .group_by(pl.col("afd").alias("unit"), "year")
+            .agg(
+                _count(in_c).alias("n_cur"),
+                _sum(yc, in_c).alias("s_cur"),
+                _count((origin == "stay") & in_c & ~in_p).alias("n_J"),
+                _sum(yc, (origin == "stay") & in_c & ~in_p).alias("s_J"),
+                _count((origin == "in") & in_c).alias("n_I"),
+                _sum(yc, (origin == "in") & in_c).alias("s_I"),
+                _count((origin == "birth") & in_c).alias("n_B"),
+                _sum(yc, (origin == "birth") & in_c).alias("s_B"),
+                _count((origin == "immigration") & in_c).alias("n_M"),
+                _sum(yc, (origin == "immigration") & in_c).alias("s_M"),
+            )
+        )
+        both = prev.join(cur, on=["unit", "year"], how="full", coalesce=True)
+        frames.append(both.with_columns(pl.lit(name).alias("measure")))
+    fill = [pl.col(c).fill_null(0) for c in STATS]
+    return pl.concat(frames).with_columns(fill).with_columns(pl.lit("afdeling").alias("level"))
+
+
+def group_stats(afd_stats: pl.LazyFrame, groups: pl.LazyFrame) -> pl.LazyFrame:
+    """Group statistics: sums of the statistics of the group's afdelinger (persons pooled)."""
+    return (
+        afd_stats.join(groups, left_on="unit", right_on="afdeling_id", how="inner")
+        .group_by("group", "year", "measure")
+        .agg([pl.col(c).sum() for c in STATS])
+        .rename({"group": "unit"})
+        .with_columns(pl.lit("group").alias("level"))
+    )
+
+
+def components(stats: pl.LazyFrame, *, y1: int) -> pl.LazyFrame:
+    """Change and its components from the statistics, for t > Y1 with a stock in both years."""
+    n_t = pl.col("n_cur")
+    v_prev = pl.col("s_prev") / pl.col("n_prev")
+
+    def rel(s: str, n: str) -> pl.Expr:  # sum over a set of (y - V_{t-1})
+        return pl.col(s) - pl.col(n) * v_prev
+
+    membership = (rel("s_J", "n_J") - rel("s_L", "n_L")) / n_t
+    return (
+        stats.filter((pl.col("year") > y1) & (pl.col("n_prev") > 0) & (pl.col("n_cur") > 0))
+        .with_columns(
+            (pl.col("s_cur") / n_t - v_prev).alias("change"),
+            ((pl.col("sC_cur") - pl.col("sC_prev")) / n_t + membership).alias("stayers"),
+            (rel("s_I", "n_I") / n_t).alias("in_movers"),
+            (-rel("s_O", "n_O") / n_t).alias("out_movers"),
+            ((pl.col("s_B") + pl.col("s_M") - (pl.col("n_B") + pl.col("n_M")) * v_prev) / n_t).alias("entries"),
+            (-rel("s_X", "n_X") / n_t).alias("exits"),
+            membership.alias("stayers_membership"),
+            (pl.col("n_C") + pl.col("n_J") + pl.col("n_L")).alias("n_stayers"),
+            (pl.col("n_J") + pl.col("n_L")).alias("n_membership"),
+            (pl.col("n_B") + pl.col("n_M")).alias("n_E"),
+        )
+    )
+
+
+def decomposition(
+    pairs: pl.LazyFrame, groups: pl.LazyFrame, measures: Mapping[str, Measure], *, y1: int
+) -> pl.LazyFrame:
+    """Unsuppressed decomposition with the counts behind each component.
+
+    Examples
+    --------
+    >>> from queries.registry import registry
+    >>> pr = pl.LazyFrame({"year": [2005] * 3, "afd_prev": ["A", "A", None], "afd": ["A", None, "A"],
+    ...                    "study_prev": [True, True, None], "study": [True, None, True],
+    ...                    "fate": ["stay", "out", None], "origin": ["stay", None, "in"],
+    ...                    "y_employment_prev": [0.0, 1.0, None], "y_employment": [1.0, None, 1.0]})
+    >>> g = pl.LazyFrame({"afdeling_id": ["A"], "group": ["neither"]})
+    >>> d = decomposition(pr, g, {"employment": registry()["employment"]}, y1=2004).collect()
+    >>> d.filter(pl.col("level") == "afdeling").select("change", "stayers", "in_movers", "out_movers").row(0)
+    (0.5, 0.5, 0.25, -0.25)
+    """
+    afd = afdeling_stats(pairs, measures)
+    stats = pl.concat([afd, group_stats(afd, groups)], how="diagonal")
+    return components(stats, y1=y1).sort(KEYS)

@@ -1,0 +1,140 @@
+"""The measures, one named entry each: adding a measure is adding an entry.
+
+A :class:`Measure` is a value expression, the population it is taken over (a
+filter expression) and its kind. Both expressions read the panel columns
+(``panel.schema.PANEL_SCHEMA``) plus the household columns of
+:func:`queries.household.add_household_columns` (``hh_adults``, ``hh_n14``,
+``hh_u14``, ``hh_children``, ``hh_resource_strong``, ``eq_scale``).
+
+For every cell (afdeling or group, year, population of stock / in / out):
+``n`` = persons in the population with a non-null value; ``value`` = the share
+(mean of a boolean), the mean or the sum of the value over those persons.
+Groups pool persons, so n and n*value add up over afdelinger.
+
+Examples
+--------
+>>> reg = registry()
+>>> reg["employment"].kind, reg["income"].kind
+('share', 'mean')
+>>> sorted(CONTRACT_MEASURES) == sorted(m for m in reg if m in CONTRACT_MEASURES)
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+import polars as pl
+
+from panel.config import load_config
+from panel.errors import InputError
+
+Kind = Literal["share", "mean", "sum"]
+CONTRACT_MEASURES = ("education", "employment", "income", "non_western")
+
+
+@dataclass(frozen=True)
+class Measure:
+    """One measure: ``value`` over the rows where ``population`` is true.
+
+    ``value`` is boolean for a share and numeric for a mean or sum; a null
+    value leaves the person out of n (unknown education, unknown status).
+    Magnitude measures (mean, sum) also get household dominance checks.
+    """
+
+    name: str
+    kind: Kind
+    value: pl.Expr
+    population: pl.Expr
+    description: str
+
+    def __post_init__(self) -> None:
+        if self.kind not in get_args(Kind):
+            raise InputError(f"measure {self.name!r}: kind must be one of {get_args(Kind)}, got {self.kind!r}")
+
+    @property
+    def magnitude(self) -> bool:
+        """Means and sums of amounts get the dominance rules."""
+        return self.kind in ("mean", "sum")
+
+    def counted(self) -> pl.Expr:
+        """True for rows in the population with a known value (they make up n)."""
+        return (self.population & self.value.is_not_null()).fill_null(False)
+
+    def contribution(self) -> pl.Expr:
+        """The row's contribution to the cell sum (null when not counted)."""
+        return pl.when(self.counted()).then(self.value.cast(pl.Float64))
+
+
+def measure_config(override: str | None = None) -> dict[str, Any]:
+    """The shipped ``queries/measures.toml`` (child age cut-off, equivalence scale, ages)."""
+    return load_config("queries", "measures.toml", override)
+
+
+def registry(config: Mapping[str, Any] | None = None) -> dict[str, Measure]:
+    """All measures by name, in publication order; the four contract measures first."""
+    cfg = dict(config or measure_config())
+    ages = cfg["ages"]
+    hh = cfg["household"]
+    age = pl.col("age")
+    socio = pl.col("socio_category")
+    adult = age.is_between(ages["adult_min"], ages["adult_max"])
+    over18 = age >= ages["adult_min"]
+    everyone = pl.lit(True)
+    known_socio = socio.is_not_null()
+
+    def share_if_known(cond: pl.Expr) -> pl.Expr:
+        return pl.when(known_socio).then(cond)
+
+    entries = [
+        # --- contract §3: these four keep their names
+        Measure("education", "share", pl.col("competence_education"), pl.col("in_labour_force"),
+                "labour force (18-64, not on disability or old-age pension or early retirement): "
+                "share with competence-giving education (H20+); unknown education left out"),
+        Measure("employment", "share", pl.col("employed"), pl.col("in_labour_force"),
+                "labour force: share employed (AKM 111-139)"),
+        Measure("income", "mean", pl.col("hh_income_2013"), adult,
+                "adults 18-64: mean household disposable income, 2013 kr"),
+        Measure("non_western", "share", pl.col("non_western"), everyone,
+                "everyone: share of non-Western origin (immigrants and descendants)"),
+        # --- evaluation ch. 2 and annex B1.1; CFBU reports on resource-strong residents
+        Measure("under_18", "share", age < ages["adult_min"], everyone, "everyone: share under 18"),
+        Measure("over_64", "share", age > ages["adult_max"], everyone, "everyone: share over 64"),
+        Measure("single_adults", "share", pl.col("hh_adults") == 1, over18,
+                "persons 18+: share who are the only person 18+ in their household (FAMILIE_ID)"),
+        Measure("outside_labour_force", "share",
+                share_if_known(socio.is_in(["disability_pension", "early_retirement", "education"])), adult,
+                "adults 18-64 with known status: share on disability pension, early retirement or in education"),
+        Measure("unemployed", "share", share_if_known(socio == "unemployed"), over18,
+                "persons 18+ with known status: share unemployed at least half the year (AKM 210)"),
+        Measure("cash_benefit", "share", share_if_known(socio == "cash_benefit"), over18,
+                "persons 18+ with known status: share on cash benefit (AKM 330)"),
+        Measure("grundskole_18_29", "share", ~pl.col("competence_education"),
+                age.is_between(ages["adult_min"], ages["young_max"]),
+                "persons 18-29 with known education: share with grundskole (H10/H15) as highest"),
+        Measure("equivalised_income", "mean", pl.col("hh_income_2013") / pl.col("eq_scale"), everyone,
+                "everyone: mean equivalised household disposable income (OECD-modified scale), 2013 kr"),
+        Measure("families_with_children", "share", pl.col("hh_children") > 0, everyone,
+                f"everyone: share living in a family with a child under {hh['child_age']}"),
+        Measure("resource_strong", "share", pl.col("hh_resource_strong"),
+                age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"]),
+                f"persons {hh['resource_strong_min_age']}-{hh['resource_strong_max_age']}: share employed or "
+                "a student, or living with such a person of that age"),
+    ]
+    out = {m.name: m for m in entries}
+    if len(out) != len(entries):
+        raise InputError("two measures share a name in queries/registry.py")
+    return out
+
+
+def select(names: list[str] | None = None, config: Mapping[str, Any] | None = None) -> dict[str, Measure]:
+    """The measures named (all when None), with an error naming an unknown one."""
+    reg = registry(config)
+    if names is None:
+        return reg
+    unknown = [n for n in names if n not in reg]
+    if unknown:
+        raise InputError(f"unknown measures {unknown}; known: {', '.join(reg)}")
+    return {n: reg[n] for n in names}

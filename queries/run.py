@@ -1,0 +1,71 @@
+"""``socialmix measures OUT``: compute, protect and write ``OUT/measures/`` atomically.
+
+Writes ``measures``, ``comparison`` and ``municipal_gap`` (.parquet and .csv),
+then the flow tables of :mod:`queries.flows` when that module provides
+``write_flow_tables``, all with one ``disclosure_report.csv`` and a
+``disclosure_rules.txt`` naming the profile applied. The whole ``measures/``
+directory is staged and swapped in only when everything succeeded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from pathlib import Path
+from typing import Literal, get_args
+
+from panel.atomic import staged_dir
+from panel.errors import InputError
+from panel.progress import step
+from panel.schema import scan_afdelinger
+from queries.cells import compute_cells
+from queries.disclosure import REPORT_FILE, Profile, append_report, empty_report, load_rules, write_released
+from queries.release import gap_report, protect_release, split
+
+MEASURES_DIR = "measures"
+
+
+def _flows_writer():
+    """``queries.flows.write_flow_tables`` if that module exists (built by another stage), else None."""
+    try:
+        if importlib.util.find_spec("queries.flows") is None:
+            return None
+    except (ImportError, ValueError):
+        return None
+    module = importlib.import_module("queries.flows")
+    return getattr(module, "write_flow_tables", None)
+
+
+def run_measures(out: str | Path, *, min_cell: int | None = None,
+                 profile: Literal["dst", "safe"] = "dst") -> None:
+    """Compute every measure for stock, in- and out-movers and write the protected tables.
+
+    Examples
+    --------
+    >>> run_measures("OUT", min_cell=5, profile="dst")  # doctest: +SKIP
+    """
+    if profile not in get_args(Profile):
+        raise InputError(f"--profile must be one of {', '.join(get_args(Profile))}, got {profile!r}")
+    out = Path(out)
+    rules = load_rules(profile, min_cell)
+    afd = scan_afdelinger(out).collect()
+    cells = compute_cells(out, rules=rules)
+    with step("measures: disclosure control"):
+        released, report = protect_release(cells, afd, rules=rules)
+        tables = split(released, afd)
+    with staged_dir(out) as stage:
+        dest = stage / MEASURES_DIR
+        dest.mkdir()
+        (dest / "disclosure_rules.txt").write_text(rules.describe() + "\n", encoding="utf-8")
+        append_report(empty_report(), dest / REPORT_FILE)
+        write_released(tables["measures"], dest / "measures", report.filter(report["table"] == "measures"),
+                       rules=rules)
+        write_released(tables["comparison"], dest / "comparison", report.filter(report["table"] == "comparison"),
+                       rules=rules)
+        gap_rep = report.filter(report["table"] == "municipal_gap")
+        write_released(tables["municipal_gap"], dest / "municipal_gap", gap_rep.vstack(gap_report(
+            tables["municipal_gap"], released)), rules=rules, null_columns=("n", "value", "kom_n", "kom_value"))
+        writer = _flows_writer()
+        if writer is not None:
+            with step("measures: flows"):
+                writer(out, dest, rules=rules)

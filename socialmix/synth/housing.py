@@ -1,0 +1,155 @@
+"""Public-housing afdelinger, their addresses, and who lives where.
+
+Afdelinger have a capacity (persons); households choose first between the
+study tier (afdelinger with a helhedsplan, the disadvantaged estates) and the
+other afdelinger, with odds that grow with the household's disadvantage
+score, then an afdeling within the tier in proportion to its vacancy. The
+vacancy weighting keeps afdelinger near capacity year after year without any
+loop over households.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+
+def study_count(cfg: dict[str, Any], persons: int) -> int:
+    """Study afdelinger for ``persons``: 365 x clamp(N / 1.5M, floor, 1).
+
+    Not scaled down linearly, so small synthetic populations still have
+    enough treated and comparison units for the difference-in-differences.
+    """
+    h = cfg["housing"]
+    scale = min(1.0, max(h["study_scale_floor"], persons / h["study_full_persons"]))
+    return int(round(h["study_full"] * scale))
+
+
+def _largest_remainder(total: int, weights: list[float]) -> np.ndarray:
+    w = np.asarray(weights, dtype=float)
+    raw = total * w / w.sum()
+    out = np.floor(raw).astype(int)
+    out[np.argsort(-(raw - out), kind="stable")[: total - out.sum()]] += 1
+    return out
+
+
+def kom_weights(rng: np.random.Generator, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    """Municipality codes and relative populations (big cities from the config, others lognormal)."""
+    codes = np.asarray(cfg["codes"]["kom"], dtype=np.int16)
+    w = np.exp(rng.standard_normal(len(codes)) * 0.5) * 0.6
+    big = cfg["codes"]["kom_big"]
+    for i, c in enumerate(codes):
+        if str(int(c)) in big:
+            w[i] = big[str(int(c))]
+    return codes, w / w.sum()
+
+
+def draw_kom(rng: np.random.Generator, kom: tuple[np.ndarray, np.ndarray], n: int) -> np.ndarray:
+    codes, w = kom
+    return codes[np.minimum(np.searchsorted(np.cumsum(w), rng.random(n), side="right"), len(codes) - 1)]
+
+
+def afdelinger(rng: np.random.Generator, cfg: dict[str, Any], *, persons: int,
+               kom: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
+    """The afdeling table as arrays: tier, tools, TOOL_START, FLEX_SHARE, capacity and addresses.
+
+    Study afdelinger come first (index 0 .. n_study-1), in random group order.
+    """
+    h = cfg["housing"]
+    n_study = study_count(cfg, persons)
+    n_afd = max(round(h["afdelinger_full_scale"] * persons / h["persons_full_scale"]),
+                math.ceil(n_study / h["max_study_fraction"]))
+    study = np.arange(n_afd) < n_study
+    # groups: 0 anvisning_only, 1 fleksibel_only, 2 both, 3 neither, -1 not in the study
+    group = np.full(n_afd, -1, dtype=np.int8)
+    group[:n_study] = rng.permutation(np.repeat(np.arange(4), _largest_remainder(n_study, h["group_counts"])))
+    anv = (group == 0) | (group == 2)
+    flex = (group == 1) | (group == 2)
+    tool = anv | flex
+    years = np.asarray(h["tool_start_years"])
+    tw = np.asarray(h["tool_start_weights"], float)
+    start = years[np.minimum(np.searchsorted(np.cumsum(tw / tw.sum()), rng.random(n_afd), side="right"),
+                             len(years) - 1)]
+    tool_start = np.where(tool, start, 0).astype(np.int32)
+    a, b = h["flex_share_beta"]
+    share = np.clip(rng.beta(a, b, n_afd), h["flex_share_min"], 1.0)
+    flex_share = np.where(flex, share, np.nan)
+    # helhedsplaner: every plan gets one afdeling, the rest join a random plan; a plan lies in one KOM
+    n_hp = max(1, round(n_study * h["helhedsplaner_full"] / h["study_full"]))
+    hp = np.full(n_afd, -1, dtype=np.int32)
+    hp[:n_study] = np.where(np.arange(n_study) < n_hp, np.arange(n_study), rng.integers(0, n_hp, n_study))
+    hp_kom = draw_kom(rng, kom, n_hp)
+    afd_kom = draw_kom(rng, kom, n_afd)
+    afd_kom[:n_study] = hp_kom[hp[:n_study]]
+    size = np.exp(rng.standard_normal(n_afd) * h["size_sdlog"]) * np.where(study, h["study_size_factor"], 1.0)
+    cap = h["public_share"] * persons * size / size.sum()
+    n_addr = np.maximum(1, np.round(cap / h["persons_per_address"])).astype(np.int64)
+    return {"study": study, "group": group, "anv": anv, "flex": flex, "tool_start": tool_start,
+            "flex_share": flex_share, "hp": hp, "kom": afd_kom, "cap": cap, "n_addr": n_addr,
+            "addr_start": np.cumsum(n_addr) - n_addr}
+
+
+def family_score(cfg: dict[str, Any], *, zmean: np.ndarray, nonwestern: np.ndarray, adults: np.ndarray,
+                 kids: np.ndarray) -> np.ndarray:
+    """Disadvantage score of a household: low resources, non-Western origin, single (parent)."""
+    h = cfg["housing"]
+    return (h["score_z"] * zmean + h["score_nonwestern"] * nonwestern
+            + h["score_single"] * ((adults <= 1) & (kids == 0)) + h["score_single_parent"] * ((adults <= 1) & (kids > 0)))
+
+
+def weighted_take(rng: np.random.Generator, weight: np.ndarray, size: np.ndarray, target: float) -> np.ndarray:
+    """Mask of households drawn without replacement with prob. ~ ``weight`` until ``target`` persons.
+
+    Efraimidis-Spirakis keys ``-log(U) / w``: sorting them is weighted sampling
+    without replacement, so the cut at ``target`` persons needs one sort.
+    """
+    key = -np.log(rng.random(len(weight))) / weight
+    order = np.argsort(key, kind="stable")
+    take = np.zeros(len(weight), dtype=bool)
+    if target <= 0:
+        return take
+    n = int(np.searchsorted(np.cumsum(size[order]), target, side="left")) + 1
+    take[order[:n]] = True
+    return take
+
+
+def choose_afdeling(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str, np.ndarray], *,
+                    occupancy: np.ndarray, score: np.ndarray, exclude: np.ndarray) -> np.ndarray:
+    """Destination afdeling per household: study tier by score and vacancy, then by vacancy.
+
+    ``exclude`` is the origin afdeling (-1 for none); a draw equal to it moves
+    to the next afdeling of the same tier, so a between-move never stays.
+    """
+    h = cfg["housing"]
+    cap = afd["cap"]
+    vac = np.maximum(cap - occupancy, 0.0) + h["vacancy_floor"] * cap
+    study = afd["study"]
+    v_s, v_o = vac[study].sum(), vac[~study].sum()
+    odds = v_s * np.exp(h["lambda_study"] * score)
+    to_study = rng.random(len(score)) < odds / (odds + v_o)
+    n_study = int(study.sum())
+    cum_s = np.cumsum(vac[:n_study]) / v_s
+    cum_o = np.cumsum(vac[n_study:]) / v_o
+    u = rng.random(len(score))
+    pick_s = np.minimum(np.searchsorted(cum_s, u, side="right"), n_study - 1)
+    pick_o = n_study + np.minimum(np.searchsorted(cum_o, u, side="right"), len(cap) - n_study - 1)
+    dest = np.where(to_study, pick_s, pick_o)
+    same = dest == exclude
+    lo = np.where(to_study, 0, n_study)
+    width = np.where(to_study, n_study, len(cap) - n_study)
+    dest = np.where(same, lo + (dest - lo + 1) % np.maximum(width, 1), dest)
+    return dest.astype(np.int32)
+
+
+def random_address(rng: np.random.Generator, afd: dict[str, np.ndarray], dest: np.ndarray,
+                   avoid: np.ndarray | None = None) -> np.ndarray:
+    """An address of afdeling ``dest``; with ``avoid`` a different one when the afdeling has several."""
+    n_addr = afd["n_addr"][dest]
+    start = afd["addr_start"][dest]
+    if avoid is None:
+        return start + (rng.random(len(dest)) * n_addr).astype(np.int64)
+    off = avoid - start
+    step = 1 + (rng.random(len(dest)) * np.maximum(n_addr - 1, 1)).astype(np.int64)
+    return start + (off + step) % n_addr

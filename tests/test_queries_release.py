@@ -1,0 +1,162 @@
+"""``run_measures`` end to end on the hand-written fixture: files, suppression, attack, identifiers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+from test_disclosure_protect import recovered_cells
+from test_queries_fixture import write_out
+
+from panel.schema import scan_afdelinger
+from queries.cells import compute_cells
+from queries.disclosure import FORBIDDEN_COLUMNS, load_rules
+from queries.release import KEY, release_relations
+from queries.run import run_measures
+
+FILES = {"measures", "comparison", "municipal_gap"}
+
+
+def _published(dest: Path) -> pl.DataFrame:
+    """The release as an attacker sees it: every published cell of the three tables, in one frame."""
+    m = pl.read_parquet(dest / "measures.parquet")
+    c = pl.read_parquet(dest / "comparison.parquet").rename({"series": "unit"}).with_columns(
+        level=pl.lit("comparison"))
+    g = pl.read_parquet(dest / "municipal_gap.parquet")
+    k = (g.select(unit="kom", year="year", measure="measure", n="kom_n", suppressed="suppressed")
+         .filter(pl.col("n").is_not_null()).unique(["unit", "year", "measure"])
+         .with_columns(level=pl.lit("kom"), population=pl.lit("stock"), value=pl.lit(None, pl.Float64)))
+    cols = [*KEY, "n", "suppressed"]
+    return pl.concat([m.select(cols), c.select(cols), k.select(cols)])
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_out(tmp_path_factory.mktemp("rel") / "out")
+
+
+@pytest.mark.parametrize("min_cell", [1, 2, 3, None])
+def test_release_holds_no_small_cell_and_resists_subtraction(out: Path, min_cell: int | None) -> None:
+    run_measures(out, min_cell=min_cell)
+    dest = out / "measures"
+    assert FILES <= {p.stem for p in dest.glob("*.parquet")}
+    threshold = min_cell or 5
+    m = pl.read_parquet(dest / "measures.parquet")
+    assert m.columns == ["level", "unit", "year", "population", "measure", "n", "value", "suppressed"]
+    assert m.filter(~pl.col("suppressed") & (pl.col("n") < threshold)).height == 0
+    assert m.filter(pl.col("suppressed") & (pl.col("n").is_not_null() | pl.col("value").is_not_null())).height == 0
+    # non-study afdeling D is never published at afdeling level
+    assert "D" not in m.filter(level="afdeling")["unit"].to_list()
+    # the attack: every additive relation of the release, against the published files
+    afd = scan_afdelinger(out).collect()
+    released = _published(dest)
+    truth = compute_cells(out, rules=load_rules("dst")).select(*KEY, "n")
+    rels = release_relations(afd, sorted(released.filter(level="kom")["unit"].unique().to_list()))
+    assert recovered_cells(released, truth, KEY, rels) == set()
+    # every suppressed published cell has a report row, every report row names a rule
+    report = pl.read_csv(dest / "disclosure_report.csv")
+    assert set(report["rule"]) <= {"primary", "dominance", "p_ratio", "complementary", "inherited"}
+    assert report.filter(pl.col("table") == "measures").height == m["suppressed"].sum()
+
+
+def test_published_values_equal_the_unprotected_cells(out: Path) -> None:
+    run_measures(out, min_cell=1)
+    m = pl.read_parquet(out / "measures" / "measures.parquet").filter(~pl.col("suppressed"))
+    truth = compute_cells(out, rules=load_rules("dst"))
+    joined = m.join(truth, on=KEY, suffix="_true")
+    assert joined.height == m.height > 0
+    assert (joined["n"] == joined["n_true"]).all()
+    assert ((joined["value"] - joined["value_true"]).abs() < 1e-9).all()
+    # in A 2010 stock with min_cell 1 the shares are published, the income mean (2 households) is not
+    a = pl.read_parquet(out / "measures" / "measures.parquet").filter(level="afdeling", unit="A", year=2010,
+                                                                          population="stock")
+    sup = dict(a.select("measure", "suppressed").iter_rows())
+    assert sup["non_western"] is False and sup["income"] is True
+
+
+def test_every_cell_with_a_person_is_a_row(out: Path) -> None:
+    run_measures(out)
+    m = pl.read_parquet(out / "measures" / "measures.parquet")
+    truth = compute_cells(out, rules=load_rules("dst")).filter(pl.col("level").is_in(["afdeling", "group"])
+                                                              & (pl.col("unit") != "D"))
+    assert m.height == truth.height
+    assert m["year"].unique().sort().to_list() == [2010, 2011]
+
+
+def test_profile_safe_suppresses_at_least_what_dst_does(out: Path) -> None:
+    def primary(rep: pl.DataFrame) -> set[str]:
+        return set(rep.filter((pl.col("table") == "measures") & (pl.col("rule") == "primary"))["cell"])
+
+    run_measures(out, profile="dst")
+    dst = pl.read_parquet(out / "measures" / "measures.parquet")
+    dst_rep = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    run_measures(out, profile="safe")
+    safe = pl.read_parquet(out / "measures" / "measures.parquet")
+    safe_rep = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    assert primary(dst_rep) <= primary(safe_rep)
+    # cells of 5-9 persons published under dst are all suppressed under safe (threshold 10)
+    mid = dst.filter(~pl.col("suppressed") & pl.col("n").is_between(5, 9)).select(KEY)
+    assert mid.height > 0
+    assert safe.join(mid, on=KEY)["suppressed"].all()
+    assert safe.filter(~pl.col("suppressed")).height == 0  # no measures cell of the fixture reaches 10
+    assert "safe" in (out / "measures" / "disclosure_rules.txt").read_text()
+
+
+def test_no_identifier_in_any_output(out: Path) -> None:
+    run_measures(out, min_cell=1)
+    for f in (out / "measures").iterdir():
+        if f.suffix == ".csv":
+            df = pl.read_csv(f)
+            assert not {c.lower() for c in df.columns} & FORBIDDEN_COLUMNS, f.name
+            text = f.read_text()
+            assert "person_id" not in text and "household" not in text.split("\n")[0]
+    report = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    def keys(rows: pl.DataFrame) -> set[str]:
+        return set(rows["cell"].str.extract_all(r"(\w+)=").explode().str.strip_suffix("=").drop_nulls())
+
+    assert keys(report.filter(pl.col("table").is_in(list(FILES)))) <= {*KEY, "unit"}
+    assert not {k.lower() for k in keys(report)} & FORBIDDEN_COLUMNS
+
+
+def test_a_failed_run_keeps_the_earlier_release(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_measures(out, min_cell=1)
+    before = (out / "measures" / "measures.csv").read_bytes()
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("queries.run.write_released", boom)
+    with pytest.raises(RuntimeError):
+        run_measures(out, min_cell=3)
+    assert (out / "measures" / "measures.csv").read_bytes() == before
+
+
+def test_one_year_without_base_or_moves(tmp_path: Path) -> None:
+    from test_queries_fixture import Y2010
+
+    out = write_out(tmp_path / "out", {2010: Y2010}, base={}, moves=[])
+    run_measures(out, min_cell=1)
+    m = pl.read_parquet(out / "measures" / "measures.parquet")
+    assert set(m["population"]) == {"stock"}
+    assert m.filter(level="afdeling", unit="A", measure="non_western")["n"].item() == 5
+
+
+def test_dominant_household_suppresses_the_income_cell(tmp_path: Path) -> None:
+    # afdeling A, 2010: six adults in four households; household 1 (two adults) has 5 000 000 kr,
+    # the others 100 000 each -> household contributions 10 000 000, 200 000, 100 000, 100 000:
+    # top 2 = (10 000 000 + 200 000) / 10 400 000 = 98 % > 85 %.
+    def adult(pid: int, hh: int, income: float) -> tuple:
+        return (pid, "A", 40, False, "H30", True, "employed", True, True, income, hh, 101)
+
+    rows = [adult(1, 1, 5e6), adult(2, 1, 5e6), adult(3, 2, 1e5), adult(4, 2, 1e5), adult(5, 3, 1e5),
+            adult(6, 4, 1e5)]
+    out = write_out(tmp_path / "out", {2010: rows}, base={}, moves=[])
+    run_measures(out)
+    m = pl.read_parquet(out / "measures" / "measures.parquet").filter(level="afdeling", unit="A")
+    sup = dict(m.select("measure", "suppressed").iter_rows())
+    assert sup["income"] is True and sup["employment"] is False
+    report = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    rule = report.filter((pl.col("table") == "measures")
+                         & pl.col("cell").str.contains("unit=A; year=2010; population=stock; measure=income$"))
+    assert rule["rule"].to_list() == ["dominance"]
