@@ -39,6 +39,7 @@ import sys, duckdb
 reg, out, y1, y2 = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 con = duckdb.connect()
 con.execute("SET preserve_insertion_order = false")
+con.execute("SET enable_progress_bar = false")
 def reg_view(name, cols):
     con.execute(f'''CREATE VIEW {name} AS SELECT {cols},
         CAST(regexp_extract(filename, '{name}_([0-9]{{4}})', 1) AS INTEGER) AS year

@@ -21,6 +21,7 @@ Writes ``benchmarks/results/measures.md``.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     out = built_out(a.persons)
     tmp = Path(tempfile.mkdtemp(prefix="bench-measures-"))
     rows = []
+    load_before = os.getloadavg()[0]
     try:
         with heavy_lock():
             for label, code, extra in (
@@ -159,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         f"- four measures: polars {four.seconds:.1f} s / {four.peak_rss_mb:,.0f} MB vs DuckDB "
         f"{duck.seconds:.1f} s / {duck.peak_rss_mb:,.0f} MB",
         f"- polars and DuckDB agree on every afdeling-year cell of the four measures: {same}",
+        f"- 1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after (2 cores; other "
+        "helpers' light jobs share the machine, so times vary by up to 2x between runs)",
     ]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "measures.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -48,7 +48,7 @@ from panel.regconfig import (
 )
 from panel.schema import AFDELING_FILE, BASE_DIR, MOVES_FILE, PANEL_DIR, PANEL_SCHEMA, RECONCILIATION_FILE
 
-PARQUET_OPTIONS: dict[str, Any] = {"compression": "lz4", "statistics": True}
+PARQUET_OPTIONS: dict[str, Any] = {"compression": "lz4", "statistics": True, "row_group_size": 1 << 20}
 #: read year t+1 while year t is processed (one more year of registers in memory)
 PREFETCH = True
 

@@ -88,10 +88,13 @@ def aggregate(ind: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Mea
 
 
 def regroup_sums(sums: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
-    return sums.group_by(list(keys)).agg([pl.col(c).sum() for c in _cols(measures)])
+    """Sum the indicator columns per ``keys`` (no keys: one row, the total)."""
+    aggs = [pl.col(c).sum() for c in _cols(measures)]
+    return sums.group_by(list(keys)).agg(aggs) if keys else sums.select(aggs)
 
 
 def regroup_hh(hh: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
+    """Sum the magnitude columns per ``keys`` and household."""
     return hh.group_by([*keys, "hh_key"]).agg([pl.col(c).sum() for c in _cols(measures, magnitude_only=True)])
 
 

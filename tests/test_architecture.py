@@ -17,7 +17,8 @@ ALLOWED = {
 OWN = set(ALLOWED)
 
 
-def _imports(path: Path) -> set[str]:
+def _imports_all(path: Path) -> set[str]:
+    """Top-level names of every absolute import in ``path``."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -25,7 +26,11 @@ def _imports(path: Path) -> set[str]:
             names |= {a.name.split(".")[0] for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
-    return names & OWN
+    return names
+
+
+def _imports(path: Path) -> set[str]:
+    return _imports_all(path) & OWN
 
 
 @pytest.mark.parametrize("package", sorted(ALLOWED))
@@ -43,16 +48,6 @@ def test_cli_lives_outside_the_stages() -> None:
         for f in (ROOT / package).rglob("*.py"):
             assert "argparse" not in _imports_all(f), f"{f} parses a command line; that belongs in socialmix.cli"
 
-
-def _imports_all(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    out: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            out |= {a.name.split(".")[0] for a in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            out.add(node.module.split(".")[0])
-    return out
 
 
 def test_import_panel_is_ours() -> None:

@@ -61,3 +61,18 @@ def test_cells_match_a_second_implementation(tmp_path: Path) -> None:
             assert j.height == plain.height == mine.height, (population, name)
             assert (j["n"] == j["n2"]).all()
             assert ((j["value"] - j["value2"]).abs() < 1e-9).all(), (population, name)
+
+
+def test_municipal_households_survive_key_packing() -> None:
+    """(kom, hh_key) packed into one Int64 and back: null kom and negative keys included."""
+    from queries.aggregate import indicators
+    from queries.cells import _by_kom
+
+    ms = {"income": registry()["income"]}
+    rows = pl.DataFrame({"person_id": [1, 2, 3, 4], "kom": pl.Series([101, 101, None, 851], dtype=pl.Int16),
+                         "hh_key": [7, 7, -5, -2_000_000_000], "age": [30, 40, 50, 60],
+                         "hh_income_2013": [10.0, 10.0, 3.0, 4.0]})
+    ind = indicators(rows.lazy(), ["person_id", "kom"], ms).collect()
+    hh = _by_kom(ind, ms).hh.sort("hh_key").collect()
+    assert hh.select("kom", "hh_key", "k|income", "c|income").rows() == [
+        (851, -2_000_000_000, 1, 4.0), (None, -5, 1, 3.0), (101, 7, 2, 20.0)]
