@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -132,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     rows = []
+    load = []
     try:
         with heavy_lock():
+            load.append(os.getloadavg()[0])
             scan = measure("scan all inputs (baseline)", python(SCAN) + [str(reg)])
             build = measure("socialmix build", [sys.executable, "-m", "socialmix.cli", "--no-progress", "build",
                                                 str(reg), str(work / "build")])
@@ -141,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             if not a.skip_duckdb:
                 (work / "duckdb").mkdir()
                 duck = measure("DuckDB SQL (baseline)", python(DUCKDB) + [str(reg), str(work / "duckdb"), "2004", "2013"])
+            load.append(os.getloadavg()[0])
         rows = [scan, build] + ([duck] if duck else [])
         same = None
         if duck:
@@ -155,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
         "",
         f"Synthetic registers 2003-2013, {a.persons:,} persons (`socialmix synth --seed 1`), panel 2004-2013.",
         f"Machine: {machine()}.",
+        f"1-minute load average before / after the runs (other jobs share the 2 cores): "
+        f"{' / '.join(f'{x:.1f}' for x in load)}.",
         "",
         "| variant | seconds | peak RSS (MB) | time / scan | RSS / build |",
         "|---|---:|---:|---:|---:|",

@@ -161,7 +161,9 @@ def read_register(f: RegisterFile, *, cfg: dict[str, Any], allow_unknown_codes: 
     df = raw.lazy().select(out).collect()
     del raw
     if "PNR" in ids:  # sorted by PNR hash: every later join on it is a merge join
-        df = df.sort("PNR_h")
+        # Single-threaded: this runs in the prefetch thread beside the main thread's joins and writes, and the
+        # parallel sort costs ~15 % more CPU for the same result (measured at 6 million rows).
+        df = df.sort("PNR_h", multithreaded=False)
     if "PNR" in ids and check_unique:
         check_unique_pnr(df, f)
     return df, stats

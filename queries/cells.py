@@ -24,7 +24,7 @@ from panel.progress import step
 from panel.schema import IN_KINDS, OUT_KINDS, PANEL_SCHEMA, scan_afdelinger, scan_moves, scan_panel
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.disclosure import Rules
-from queries.household import add_household_columns, household_key
+from queries.household import household_columns_frame, household_key
 from queries.populations import group_membership, panel_years
 from queries.registry import Measure, registry
 
@@ -52,7 +52,7 @@ def _year_records(out: Path, year: int, config: Mapping | None, *, columns: list
         keyed = lf.with_columns(household_key())
         keep = keyed.filter(pl.col("person_id").is_in(only.implode())).select("hh_key").unique()
         lf = keyed.join(keep, on="hh_key", how="semi").drop("hh_key")
-    return lf.pipe(add_household_columns, config=config).collect()
+    return household_columns_frame(lf.collect(), config=config)
 
 
 def _label(df: pl.LazyFrame, level: str, unit: pl.Expr, population: str | None = None) -> pl.LazyFrame:
@@ -89,6 +89,19 @@ def _by_kom(ind: pl.DataFrame, measures: Mapping[str, Measure]) -> Agg:
           .with_columns(kom=pl.when(kom_code > 1).then(kom_code - 2).cast(pl.Int16),
                         hh_key=pl.col("hh_key") - kom_code * _BLOCK))
     return Agg(regroup_sums(ind.lazy(), ["kom"], measures), hh)
+
+
+def _pool_households(kom: Agg, measures: Mapping[str, Measure]) -> Agg:
+    """The whole population from the municipal aggregates: households re-summed over municipalities.
+
+    Nearly every household lives in one municipality; when none spans two, the
+    (kom, household) contributions already are the household contributions, and
+    the re-summing group_by over millions of households is skipped.
+    """
+    hh = kom.hh.drop("kom", "year", strict=False).collect()
+    if hh["hh_key"].n_unique() == hh.height:
+        return Agg(regroup_sums(kom.sums, [], measures), hh.lazy())
+    return regroup(kom, [], measures)
 
 
 def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
@@ -129,7 +142,7 @@ def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, yea
         frames.append(_label(cells(kom, ["kom", "year"], measures, rules=rules), "kom",
                              pl.col("kom").cast(pl.String).fill_null(KOM_UNKNOWN), "stock"))
         # everyone: pool households over municipalities by the household key alone (one-column group_by)
-        everyone = regroup(kom, [], measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32)))
+        everyone = _pool_households(kom, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32)))
         frames.append(_label(cells(everyone, ["year"], measures, rules=rules),
                              "comparison", pl.lit("population"), "stock"))
     cols = ["level", "unit", "year", "population", "measure", "n", "value", "units", "top1", "top2", "top_n",

@@ -208,6 +208,36 @@ class Relation:
         object.__setattr__(self, "match", cols)
 
 
+def _dense_id(df: pl.DataFrame, cols: Sequence[str]) -> np.ndarray:
+    """Dense ids 0..G-1 of the distinct combinations of ``cols`` (cheaper than ranking a struct)."""
+    if not cols or not df.height:
+        return np.zeros(df.height, dtype=np.int64)
+    code = np.zeros(df.height, dtype=np.int64)
+    for c in cols:
+        col = df[c]
+        if col.dtype == pl.String:  # hash-based codes: ids need not follow the sort order, only be dense
+            col = col.cast(pl.Categorical).to_physical()
+        r = col.rank("dense").fill_null(0).cast(pl.Int64).to_numpy()
+        radix = int(r.max()) + 1
+        if int(code.max()) >= (1 << 62) // radix:  # would overflow: start again from the ids so far
+            code = np.unique(code, return_inverse=True)[1].ravel().astype(np.int64)
+        code = code * radix + r
+    return np.unique(code, return_inverse=True)[1].ravel().astype(np.int64)
+
+
+def _unique_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct rows of a 2-d array, index of each row's distinct row), by a lexsort over the columns."""
+    if len(x) < 2 or x.shape[1] > 256:
+        return x, np.arange(len(x))
+    order = np.lexsort(x.T[::-1])
+    xs = x[order]
+    new = np.ones(len(x), dtype=bool)
+    new[1:] = (xs[1:] != xs[:-1]).any(axis=1)
+    back = np.empty(len(x), dtype=np.int64)
+    back[order] = np.cumsum(new) - 1
+    return xs[new], back
+
+
 def _membership(table: pl.DataFrame, key: Sequence[str], relations: Sequence[Relation]) -> tuple[
         np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(row, instance, is_total, block) arrays: which table rows take part in which relation instance."""
@@ -226,8 +256,9 @@ def _membership(table: pl.DataFrame, key: Sequence[str], relations: Sequence[Rel
     rel = pl.DataFrame(recs).with_columns([pl.col(c).cast(table.schema[c]) for c in match])
     t = table.select(key).with_row_index("_row")
     m = t.join(rel, on=list(match), how="inner")
-    m = m.with_columns(_inst=pl.struct(["_rel", *by]).rank("dense") - 1,
-                       _block=(pl.struct(by).rank("dense") - 1) if by else pl.lit(0))
+    block = _dense_id(m, by)
+    m = m.with_columns(_block=pl.Series(block), _inst=pl.Series(_dense_id(m.with_columns(_b=pl.Series(block)),
+                                                                          ["_rel", "_b"])))
     return (m["_row"].to_numpy().astype(np.int64), m["_inst"].to_numpy().astype(np.int64),
             m["_total"].to_numpy(), m["_block"].to_numpy().astype(np.int64))
 
@@ -259,28 +290,74 @@ def _iterate(sup: np.ndarray, n: np.ndarray, row: np.ndarray, inst: np.ndarray, 
         new[row[cand][pick]] = True
 
 
+def _local_rank(groups: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Dense rank (0, 1, ...) of ``values`` within each group; ``groups`` are dense ids 0..G-1."""
+    order = np.lexsort((values, groups))
+    g, v = groups[order], values[order]
+    first_g = np.ones(len(g), dtype=bool)
+    first_g[1:] = g[1:] != g[:-1]
+    new = first_g.copy()
+    new[1:] |= v[1:] != v[:-1]
+    c = np.cumsum(new) - 1
+    ranks = np.empty(len(g), dtype=np.int64)
+    ranks[order] = c - c[first_g][np.cumsum(first_g) - 1]
+    return ranks
+
+
+_BATCH_CELLS = 1 << 22  # matrix entries per batched SVD call (bounds memory to ~32 MB per call)
+
+
 def _recoverable(sup: np.ndarray, row: np.ndarray, inst: np.ndarray, is_total: np.ndarray,
                  block: np.ndarray) -> np.ndarray:
     """Rows of suppressed cells that some combination of the relations pins down exactly.
 
     Per block, the relations restricted to the suppressed cells form a matrix A
     (published cells move to the right-hand side); cell i is determined iff the
-    unit vector e_i lies in the row space of A.
+    unit vector e_i lies in the row space of A. The blocks are independent and
+    mostly tiny, so their matrices are stacked (zero-padded to a common
+    power-of-two shape, which leaves every row space unchanged) and solved by
+    one batched SVD per shape rather than one call per block.
     """
     out = np.zeros(len(sup), dtype=bool)
     size = np.bincount(inst, minlength=int(inst.max(initial=-1)) + 1)
     idx = np.flatnonzero(sup[row] & (size[inst] > 1))
-    idx = idx[np.argsort(block[idx], kind="stable")]
-    bounds = np.flatnonzero(np.diff(block[idx])) + 1
-    for sel in np.split(idx, bounds) if len(idx) else []:
-        cells, col = np.unique(row[sel], return_inverse=True)
-        insts, r = np.unique(inst[sel], return_inverse=True)
-        a = np.zeros((len(insts), len(cells)))
-        np.add.at(a, (r, col), np.where(is_total[sel], 1.0, -1.0))
-        _, s, vt = np.linalg.svd(a, full_matrices=False)
-        rank = int((s > 1e-9 * max(1.0, s.max(initial=0.0))).sum())
-        proj = (vt[:rank] ** 2).sum(axis=0)  # squared norm of e_i projected on the row space
-        out[cells[proj > 1 - 1e-9]] = True
+    if not len(idx):
+        return out
+    _, b = np.unique(block[idx], return_inverse=True)
+    b = b.astype(np.int64)
+    rows, insts = row[idx], inst[idx]
+    col, r = _local_rank(b, rows), _local_rank(b, insts)
+    n_blocks = int(b.max()) + 1
+    ncol = np.zeros(n_blocks, dtype=np.int64)
+    nrow = np.zeros(n_blocks, dtype=np.int64)
+    np.maximum.at(ncol, b, col + 1)
+    np.maximum.at(nrow, b, r + 1)
+
+    def pow2(x: np.ndarray) -> np.ndarray:
+        return (1 << np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64)).astype(np.int64)
+
+    pc, pr = pow2(ncol), pow2(nrow)
+    shape_id = pr * (int(pc.max()) + 1) + pc
+    sign = np.where(is_total[idx], 1.0, -1.0)
+    for sid in np.unique(shape_id):
+        members = np.flatnonzero(shape_id == sid)
+        m_rows, m_cols = int(pr[members[0]]), int(pc[members[0]])
+        step = max(1, _BATCH_CELLS // (m_rows * m_cols))
+        for lo in range(0, len(members), step):
+            chunk = members[lo:lo + step]
+            local = np.full(n_blocks, -1, dtype=np.int64)
+            local[chunk] = np.arange(len(chunk))
+            ent = np.flatnonzero(local[b] >= 0)
+            a = np.zeros((len(chunk), m_rows, m_cols))
+            np.add.at(a, (local[b[ent]], r[ent], col[ent]), sign[ent])
+            # many blocks share one matrix (same pattern of hidden parts): solve each distinct one once
+            uniq, back = _unique_rows(a.reshape(len(chunk), -1))
+            _, s, vt = np.linalg.svd(uniq.reshape(-1, m_rows, m_cols), full_matrices=False)
+            tol = 1e-9 * np.maximum(1.0, s.max(axis=1, initial=0.0))
+            keep = s > tol[:, None]
+            proj = ((vt ** 2) * keep[:, :, None]).sum(axis=1)[back.ravel()]  # |e_i projected on the row space|^2
+            hit = proj[local[b[ent]], col[ent]] > 1 - 1e-9
+            out[rows[ent][hit]] = True
     return out
 
 

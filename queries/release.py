@@ -54,7 +54,9 @@ def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]
 def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Drop unpublished rows (non-study afdelinger), protect the rest; return (released, report)."""
     study = afd.filter(pl.col("helhedsplan_id").is_not_null())["afdeling_id"]
-    published = cells.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study.implode()))
+    # sorted: ties in the choice of complementary cells follow table order, so a fixed order makes
+    # the suppression pattern reproducible (group_by output order is not)
+    published = cells.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study.implode())).sort(KEY)
     kom_units = published.filter(pl.col("level") == "kom")["unit"].unique().sort().to_list()
     released, report = protect(published, rules=rules, key=KEY, relations=release_relations(afd, kom_units),
                                name="measures")

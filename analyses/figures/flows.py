@@ -43,13 +43,14 @@ def decomposition_figure(dec: pl.DataFrame, *, measure: str, kind: str, style: d
         for comp in COMPONENTS:
             y = series(rows, years, key={"unit": g}, y=comp) * k
             hidden |= bool(np.isnan(y).any())
-            up = np.where(np.isnan(y), np.nan, np.where(y >= 0, y, 0.0))
-            down = np.where(np.isnan(y), np.nan, np.where(y < 0, y, 0.0))
-            ax.bar(x, up, bottom=pos, width=0.7, color=style["components"][comp], label=lab["components"][comp],
-                   gid=f"{comp}+")
-            ax.bar(x, down, bottom=neg, width=0.7, color=style["components"][comp], gid=f"{comp}-")
-            pos = pos + np.nan_to_num(up)
-            neg = neg + np.nan_to_num(down)
+            down = y < 0  # NaN compares False: a suppressed component is a gap on the upward stack
+            # one bar per year: upward from the positive stack or downward from the negative one
+            bars = ax.bar(x, y, bottom=np.where(down, neg, pos), width=0.7, color=style["components"][comp],
+                          label=lab["components"][comp])
+            for bar, d in zip(bars, down, strict=True):
+                bar.set_gid(f"{comp}-" if d else f"{comp}+")
+            pos = pos + np.where(down, 0.0, np.nan_to_num(y))
+            neg = neg + np.where(down, y, 0.0)
         change = series(rows, years, key={"unit": g}, y="change") * k
         ax.plot(x, change, color="#000000", marker="D", linestyle="none", markersize=4, label=lab["change"],
                 gid="change")

@@ -10,14 +10,20 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
+import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
+from PIL import Image
 
 from analyses.figures import did as fd
 from analyses.figures import flows as ff
@@ -190,17 +196,94 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
         out, style, lang)
 
 
+def png_bytes(fig: Figure, dpi: float) -> bytes:
+    """Encode a built figure as an 8-bit palette PNG, drawing it exactly once.
+
+    ``savefig`` draws a constrained-layout figure twice (a dry run for the
+    layout, then the real draw) and writes 32-bit RGBA; here the layout and
+    the pixels come from one ``canvas.draw()`` and the pixels are reduced to
+    an adaptive 256-colour palette (the figures use a handful of colours plus
+    their anti-aliasing shades), which keeps the file, and the report that
+    embeds it, about a third of the RGBA size. No metadata, so no timestamp.
+    """
+    fig.set_dpi(dpi)
+    fig.canvas.draw()
+    rgb = np.asarray(fig.canvas.buffer_rgba())[..., :3]  # the figure background is opaque white
+    img = Image.fromarray(np.ascontiguousarray(rgb)).quantize(256, method=Image.Quantize.FASTOCTREE,
+                                                              dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    img.save(buf, format="png", optimize=False, compress_level=6, dpi=(dpi, dpi))
+    return buf.getvalue()
+
+
 def render(spec: Spec, style: dict[str, Any], *, fmt: str = "png", dpi: int | None = None) -> bytes:
     """Build one figure and return the encoded file (fonts embedded in PDF, no timestamps)."""
     if fmt not in FORMATS:
         raise SocialmixError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    metadata = {"png": {"Software": None}, "pdf": {"CreationDate": None, "Creator": None, "Producer": None},
-                "svg": {"Date": None, "Creator": None}}[fmt]
+    dpi = dpi or style["figure"]["dpi"]
     with st.rc(style):
         fig = spec.build()
+        fig.set_dpi(dpi)
+        st.fix_layout(fig)
+        if fmt == "png":
+            return png_bytes(fig, dpi)
+        metadata = {"pdf": {"CreationDate": None, "Creator": None, "Producer": None},
+                    "svg": {"Date": None, "Creator": None}}[fmt]
         buf = io.BytesIO()
-        fig.savefig(buf, format=fmt, dpi=dpi or style["figure"]["dpi"], metadata=metadata)
+        fig.savefig(buf, format=fmt, dpi=dpi, metadata=metadata)
     return buf.getvalue()
+
+
+def render_into(folder: Path, specs: list[Spec], style: dict[str, Any], *, out: str | Path, lang: str,
+                config: str | Path | None, fmt: str = "png", description: str = "figures") -> None:
+    """Write ``folder/<name>.<fmt>`` for every spec, with ``[figure] workers = 2`` in two processes.
+
+    Figures are independent: a helper process (:mod:`analyses.figures.helper`)
+    draws chunks from the front of the list while this process draws chunks
+    from the back, each claiming a chunk before drawing it; anything the helper
+    did not finish (it failed, or could not start) is drawn here afterwards.
+    Every file is the same bytes whichever process draws it, so the output
+    equals a serial run. Below ``[figure] parallel_from`` figures the helper's
+    start-up (about a second) is not worth it.
+    """
+    processes = int(style["figure"].get("workers", 1))
+    if processes <= 1 or len(specs) < int(style["figure"].get("parallel_from", 16)):
+        for spec in track(specs, description):
+            (folder / f"{spec.name}.{fmt}").write_bytes(render(spec, style, fmt=fmt))
+        return
+    from analyses.figures.helper import claim
+
+    size = max(1, -(-len(specs) // 16))
+    chunks = [specs[i:i + size] for i in range(0, len(specs), size)]
+    with tempfile.TemporaryDirectory(prefix="socialmix-figures-") as work:
+        claims = Path(work) / "claims"
+        claims.mkdir()
+        job = Path(work) / "job.json"
+        job.write_text(json.dumps({"out": str(out), "lang": lang, "fmt": fmt, "folder": str(folder),
+                                   "config": None if config is None else str(config), "claims": str(claims),
+                                   "chunks": [[s.name for s in c] for c in chunks]}), encoding="utf-8")
+        with open(Path(work) / "helper.log", "wb") as logfile:
+            helper = subprocess.Popen([sys.executable, "-m", "analyses.figures.helper", str(job)],
+                                      stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=logfile)
+        mine: set[int] = set()
+        try:
+            for i in track(range(len(chunks) - 1, -1, -1), description, total=len(chunks)):
+                if claim(claims, i):
+                    mine.add(i)
+                    for spec in chunks[i]:
+                        (folder / f"{spec.name}.{fmt}").write_bytes(render(spec, style, fmt=fmt))
+        except BaseException:
+            helper.kill()
+            helper.wait()
+            raise
+        code = helper.wait()
+        left = [i for i in range(len(chunks)) if i not in mine and not (claims / f"{i}.done").exists()]
+        if left:
+            log.warning("figures: the helper process stopped (exit %s); drawing its %d figures here", code,
+                        sum(len(chunks[i]) for i in left))
+        for i in left:
+            for spec in chunks[i]:
+                (folder / f"{spec.name}.{fmt}").write_bytes(render(spec, style, fmt=fmt))
 
 
 def run_figures(out: str | Path, *, lang: Literal["da", "en"] = "en", fmt: Literal["png", "pdf", "svg"] = "png",
@@ -223,9 +306,8 @@ def run_figures(out: str | Path, *, lang: Literal["da", "en"] = "en", fmt: Liter
     with staged_dir(out) as tmp:
         folder = tmp / "figures"
         folder.mkdir()
-        for spec in track(specs, "figures"):
-            data = render(spec, style, fmt=fmt)
-            (folder / f"{spec.name}.{fmt}").write_bytes(data)
+        render_into(folder, specs, style, out=out, lang=lang, config=config, fmt=fmt)
+        for spec in specs:
             index.append({"file": f"{spec.name}.{fmt}", "figure": spec.name, "title": spec.title,
                           "source": spec.source, "lang": lang})
         with open(folder / "index.csv", "w", newline="", encoding="utf-8") as fh:

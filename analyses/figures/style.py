@@ -18,9 +18,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import matplotlib as mpl
+import matplotlib.font_manager
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import Formatter, FuncFormatter, MaxNLocator
+from matplotlib.transforms import ScaledTranslation
 
 from panel.config import load_config
 from panel.errors import SocialmixError
@@ -125,6 +127,9 @@ def rc_params(style: dict[str, Any]) -> dict[str, Any]:
         "svg.fonttype": "path",
         "svg.hashsalt": "socialmix",
         "axes.formatter.use_locale": False,
+        # a fixed title height: matplotlib otherwise lifts every title above the top tick labels of all
+        # axes in its row, an expensive search for figures that have no top tick labels
+        "axes.titley": 1.0,
     }
 
 
@@ -178,8 +183,18 @@ def legend_below(ax: Any, ncols: int = 2) -> None:
     """Legend under the axes, clear of the lines (as in the evaluation's figures)."""
     handles, names = ax.get_legend_handles_labels()
     if handles:
-        below = -0.17 if ax.get_xlabel() else -0.08  # clear of the x label
-        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, below), ncols=ncols, frameon=False)
+        # a fixed distance (points) below the axes, clear of the tick labels and the x label, so the space
+        # under the axes does not depend on its height and :func:`fix_layout` can measure it once
+        rc = mpl.rcParams
+        tick = mpl.font_manager.FontProperties(size=rc["xtick.labelsize"]).get_size_in_points()
+        below = rc["xtick.major.size"] + rc["xtick.major.pad"] + 1.25 * tick + 3.0
+        if ax.get_xlabel():
+            label = mpl.font_manager.FontProperties(size=rc["axes.labelsize"]).get_size_in_points()
+            below += rc["axes.labelpad"] + 1.25 * label
+        fig = ax.get_figure()
+        anchor = ax.transAxes + ScaledTranslation(0, -below / 72, fig.dpi_scale_trans)
+        ax.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0), bbox_transform=anchor,
+                  ncols=ncols, frameon=False)
 
 
 def scale(kind: str) -> float:
@@ -227,3 +242,65 @@ def grid_legend(lax: Any, handles: list[Any], names: list[str], ncols: int) -> N
     """Legend centred in the legend row of :func:`panel_grid`."""
     if handles:
         lax.legend(handles, names, loc="center", ncols=max(1, ncols), frameon=False)
+
+
+def fix_layout(fig: Figure, *, pad_points: float = 3.0, gap: float = 0.02) -> None:
+    """Lay out a figure of one grid of axes in a single measuring pass, then switch layout off.
+
+    Constrained layout measures every axes twice and ``savefig`` adds a dry
+    draw to run it, roughly doubling the cost of a figure. Our figures are
+    one GridSpec (panels, maybe a legend row) plus a figure title and a note,
+    and none of their decorations changes size with the axes (fixed tick
+    locators, legends at fixed offsets), so one measurement of each axes'
+    decorations gives the margins: the outer ones, and one gap between
+    columns and one between rows (the largest needed). Falls back to the
+    figure's own layout engine when the figure is not of that shape.
+    """
+    axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None]
+    if not axes or len({id(ax.get_subplotspec().get_gridspec()) for ax in axes}) != 1:
+        return
+    gs = axes[0].get_subplotspec().get_gridspec()
+    nrows, ncols = gs.get_geometry()
+    renderer = fig.canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    pad = pad_points / 72 * fig.dpi
+    # each axes' decorations beyond its own box, in pixels: (left, right, bottom, top)
+    need = []
+    for ax in axes:
+        pos = ax.get_position().transformed(fig.transFigure)
+        bb = ax.get_tightbbox(renderer, for_layout_only=True)
+        if bb is None:
+            bb = pos
+        need.append((ax.get_subplotspec(), max(0.0, pos.x0 - bb.x0), max(0.0, bb.x1 - pos.x1),
+                     max(0.0, pos.y0 - bb.y0), max(0.0, bb.y1 - pos.y1)))
+    left = max(n[1] for n in need if n[0].colspan.start == 0)
+    right = max(n[2] for n in need if n[0].colspan.stop == ncols)
+    top = max(n[4] for n in need if n[0].rowspan.start == 0)
+    bottom = max(n[3] for n in need if n[0].rowspan.stop == nrows)
+    col_gap = max([a[2] + b[1] for a in need for b in need
+                   if b[0].colspan.start == a[0].colspan.stop and set(a[0].rowspan) & set(b[0].rowspan)] or [0.0])
+    row_gap = max([a[3] + b[4] for a in need for b in need
+                   if b[0].rowspan.start == a[0].rowspan.stop and set(a[0].colspan) & set(b[0].colspan)] or [0.0])
+    head = foot = pad
+    sup, note = fig._suptitle, fig._supxlabel
+    if sup is not None and sup.get_text():
+        sup.set_y(1 - pad / height)
+        sup.set_verticalalignment("top")
+        head += sup.get_window_extent(renderer).height + pad
+    if note is not None and note.get_text():
+        note.set_y(pad / height)
+        note.set_verticalalignment("bottom")
+        foot += note.get_window_extent(renderer).height + pad
+    lo, hi = (foot + bottom + pad) / height, 1 - (head + top + pad) / height
+    x0, x1 = (left + pad) / width, 1 - (right + pad) / width
+    span_w = (x1 - x0) * width - (ncols - 1) * (col_gap + 2 * pad)
+    span_h = (hi - lo) * height - (nrows - 1) * (row_gap + 2 * pad)
+    if span_w <= 0.2 * width or span_h <= 0.2 * height:
+        return  # too crowded for one pass: leave it to the layout engine
+    # GridSpec spaces are fractions of the mean cell size
+    wspace = max(gap, (col_gap + 2 * pad) / (span_w / ncols)) if ncols > 1 else 0.0
+    hspace = max(gap, (row_gap + 2 * pad) / (span_h / nrows)) if nrows > 1 else 0.0
+    fig.set_layout_engine("none")
+    gs.update(left=x0, right=x1, bottom=lo, top=hi, wspace=wspace, hspace=hspace)
+    for ax in axes:  # GridSpec.update moves only pyplot-managed axes
+        ax.set_position(ax.get_subplotspec().get_position(fig))

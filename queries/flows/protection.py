@@ -68,7 +68,8 @@ def protect_passes(table: pl.DataFrame, *, rules: Rules, key: list[str], familie
     cell is hidden here too. Returns ``(released, report)``;
     the report names each suppressed cell once, with the first rule that hid it.
     """
-    t = table.with_columns(
+    # a fixed row order: ties in complementary suppression follow it (group_by output order is not fixed)
+    t = table.sort(key).with_columns(
         pl.col("inherited").fill_null(False) if "inherited" in table.columns else pl.lit(False).alias("inherited"),
         pl.col("pinned").fill_null(False) if "pinned" in table.columns else pl.lit(False).alias("pinned"))
     t = t.with_columns(pinned=pl.col("pinned") & ~pl.col("inherited"))
