@@ -61,6 +61,16 @@ def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
     post = ok & (g <= t) & (t - g <= max_e)
     n = inf.shape[0]
 
+    def by_key(masks: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Cohort-share-weighted aggregate (and its IF) of the cells in each mask."""
+        ests, fs = [], []
+        for mask in masks:
+            keep = np.nonzero(mask)[0]
+            est_k, f = _combine(att, inf, keep, pg[keep] / pg[keep].sum(), weight_if(keep, pg, w, g_unit, g))
+            ests.append(est_k)
+            fs.append(f)
+        return np.array(ests), np.column_stack(fs) if fs else np.zeros((n, 0))
+
     if kind == "simple":
         keep = np.nonzero(post)[0]
         est, f = _combine(att, inf, keep, pg[keep] / pg[keep].sum(), weight_if(keep, pg, w, g_unit, g))
@@ -87,13 +97,7 @@ def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
         e_cell = t - g
         eseq = np.unique(e_cell[ok])
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
-        ests, fs = [], []
-        for e in eseq:
-            keep = np.nonzero(ok & (e_cell == e))[0]
-            est_e, f = _combine(att, inf, keep, pg[keep] / pg[keep].sum(), weight_if(keep, pg, w, g_unit, g))
-            ests.append(est_e)
-            fs.append(f)
-        da, df_ = np.array(ests), np.column_stack(fs) if fs else np.zeros((n, 0))
+        da, df_ = by_key([ok & (e_cell == e) for e in eseq])
         pos = np.nonzero(eseq >= 0)[0]
         est, f = _combine(da, df_, pos, np.full(len(pos), 1 / max(len(pos), 1)), None)
         return pl.DataFrame({"event_time": eseq.astype(np.int64), "att": da}), df_, est, f
@@ -101,13 +105,7 @@ def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
     # calendar
     tlist = np.unique(t[ok])
     tlist = tlist[tlist >= (glist.min() if len(glist) else np.inf)]
-    ests, fs = [], []
-    for tt in tlist:
-        keep = np.nonzero(post & (t == tt))[0]
-        est_t, f = _combine(att, inf, keep, pg[keep] / pg[keep].sum(), weight_if(keep, pg, w, g_unit, g))
-        ests.append(est_t)
-        fs.append(f)
-    ca, cf = np.array(ests), np.column_stack(fs) if fs else np.zeros((n, 0))
+    ca, cf = by_key([post & (t == tt) for tt in tlist])
     allk = np.arange(len(tlist))
     est, f = _combine(ca, cf, allk, np.full(len(allk), 1 / max(len(allk), 1)), None)
     return pl.DataFrame({"time": tlist.astype(np.int64), "att": ca}), cf, est, f
