@@ -21,7 +21,6 @@ import datetime as _dt
 import hashlib
 import json
 import logging
-import os
 import platform
 import subprocess
 import sys
@@ -201,9 +200,6 @@ def write_stage(folder: str | Path, stage: str, entry: Mapping[str, Any]) -> Pat
     path = folder / MANIFEST_NAME
     with staged_file(path) as tmp:
         tmp.write_text(json.dumps(manifest, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
-        mask = os.umask(0)
-        os.umask(mask)
-        tmp.chmod(0o666 & ~mask)  # mkstemp makes the file private; a manifest is for the whole project group
     return path
 
 

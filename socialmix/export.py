@@ -136,17 +136,6 @@ def _manifest_text(out: Path, files: dict[str, str], rules: Rules, source: str, 
     return "\n".join(lines) + "\n"
 
 
-def _readable(folder: Path) -> None:
-    """Give the bundle the permissions of the umask (staging dirs are private) so the checker can read it."""
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    folder.chmod(0o777 & ~mask)
-    for p in folder.rglob("*"):
-        p.chmod((0o777 if p.is_dir() else 0o666) & ~mask)
-
-
 def export(out: str | Path, bundle: str | Path) -> None:
     """Copy the released material of ``out`` into ``bundle`` after the disclosure checks.
 
@@ -194,7 +183,6 @@ def export(out: str | Path, bundle: str | Path) -> None:
         for name in sorted(old - new):  # entries of an earlier bundle that this export does not hold
             stale = bundle / name
             shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
-        _readable(bundle)
 
     run_stage("export", bundle, work, inputs={"OUT": (out, [out / r for r in chosen])},
               outputs=[*chosen, MANIFEST_TXT],
