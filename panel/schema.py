@@ -59,6 +59,7 @@ IN_KINDS = ("between", "into_sector", "immigration")
 OUT_KINDS = ("between", "out_of_sector")
 
 GROUPS = ("any_tool", "anvisning_only", "fleksibel_only", "both", "neither")
+TOOL_PARTS = ("anvisning_only", "fleksibel_only", "both")  # disjoint groups whose union is any_tool
 
 # Layout of OUT written by ``socialmix build``.
 PANEL_DIR = "panel"  # panel/year=YYYY/part-0.parquet, panel years only

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from panel.schema import TOOL_PARTS
 from queries.disclosure import Relation, Rules, empty_report, protect
 from queries.populations import group_membership
 
@@ -41,7 +42,7 @@ def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]
                              parts=[{"level": "afdeling", "unit": a} for a in part["afdeling_id"].to_list()],
                              name=f"group {g}"))
     rels.append(Relation(total={"level": "group", "unit": "any_tool"},
-                         parts=[{"level": "group", "unit": g} for g in ("anvisning_only", "fleksibel_only", "both")],
+                         parts=[{"level": "group", "unit": g} for g in TOOL_PARTS],
                          name="any_tool"))
     rels.append(Relation(total={"level": "comparison", "unit": "study"},
                          parts=[{"level": "group", "unit": g} for g in ("any_tool", "neither")], name="study"))

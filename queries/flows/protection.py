@@ -19,11 +19,10 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from panel.schema import GROUPS
+from panel.schema import GROUPS, TOOL_PARTS
 from queries.disclosure import Relation, Rules, cell_label, protect
 
 PINNED_N = 10**12  # never the smallest published cell of a relation
-TOOL_PARTS = ("anvisning_only", "fleksibel_only", "both")
 
 
 def group_relations(groups: pl.DataFrame) -> list[Relation]:
