@@ -1,10 +1,14 @@
 """Read one register-year or lookup into canonical columns, validated, identifiers hashed.
 
 Identifier columns (PNR, FAMILIE_ID, ADRESSE_ID) are replaced by 64-bit
-hashes the moment they are read (``PNR_h``; PNR also gets a second,
-independent hash ``PNR_h2`` so that collisions can be detected), so every
-later join is an integer join and no string identifier survives past this
-module. Nulls stay null.
+integer keys the moment they are read, so every later join is an integer
+join and no string identifier survives past this module. Nulls stay null.
+
+The PNR key (``PNR_h``, :func:`pnr_key`) is exact and order-preserving for
+PNRs of digits (DST's CPR-style pseudonyms): a delivery sorted by PNR, as
+register datasets usually are, stays sorted, and the joins need no sort.
+Other PNRs get a hash. PNR also gets a second, independent hash ``PNR_h2``
+so that a collision of either kind is detected, never silently merged.
 """
 
 from __future__ import annotations
@@ -27,6 +31,24 @@ def hash_id(col: str, seed: int = SEED_1) -> pl.Expr:
     """Null-preserving 64-bit hash of an identifier column."""
     c = pl.col(col).cast(pl.String)
     return pl.when(c.is_not_null()).then(c.hash(seed)).otherwise(None)
+
+
+_HASHED = 1 << 63  # hashed PNR keys have the top bit set; exact ones stay below 2^62
+
+
+def pnr_key(col: str) -> pl.Expr:
+    """Integer key of a PNR: ``int(PNR) * 32 + len(PNR)`` for up to 17 digits, else a hash (top bit set).
+
+    Why: for equally long digit strings this key orders like the strings, so a
+    register sorted by PNR gives a sorted key for free (merge joins, no sort).
+    The length term keeps ``"0123"`` and ``"123"`` apart. Nulls stay null.
+    """
+    c = pl.col(col).cast(pl.String)
+    num = c.cast(pl.UInt64, strict=False)
+    n = c.str.len_bytes()
+    exact = num.is_not_null() & (n <= 17) & ~c.str.starts_with("+")
+    return (pl.when(exact).then(num * 32 + n.cast(pl.UInt64))
+            .when(c.is_not_null()).then(c.hash(SEED_1) | _HASHED))
 
 
 _TYPE = {"str": pl.String(), "int": _INT, "float": pl.Float64(), "date": pl.Date(), "bool": pl.Boolean()}
@@ -150,7 +172,7 @@ def read_register(f: RegisterFile, *, cfg: dict[str, Any], allow_unknown_codes: 
             stats["unknown_codes_mapped"][use[c]] = n
     if "PNR" in ids and chk["_pnr_nulls"]:
         raise InputError(f"{chk['_pnr_nulls']} rows have no PNR", file=f.path, column=use["PNR"])
-    out = [hash_id(c).alias(f"{c}_h") for c in ids]
+    out = [(pnr_key(c) if c == "PNR" else hash_id(c)).alias(f"{c}_h") for c in ids]
     if "PNR" in ids:
         out.append(pl.col("PNR").hash(SEED_2).alias("PNR_h2"))
     for c in vals:
@@ -160,10 +182,13 @@ def read_register(f: RegisterFile, *, cfg: dict[str, Any], allow_unknown_codes: 
             out.append(pl.lit(None, dtype=_TYPE[f.types.get(c, "str")]).alias(c))
     df = raw.lazy().select(out).collect()
     del raw
-    if "PNR" in ids:  # sorted by PNR hash: every later join on it is a merge join
-        # Single-threaded: this runs in the prefetch thread beside the main thread's joins and writes, and the
-        # parallel sort costs ~15 % more CPU for the same result (measured at 6 million rows).
-        df = df.sort("PNR_h", multithreaded=False)
+    if "PNR" in ids:  # sorted by PNR key: every later join on it is a merge join
+        if df["PNR_h"].is_sorted():  # a delivery sorted by PNR: flag it, no sort (one pass)
+            df = df.set_sorted("PNR_h")
+        else:
+            # Single-threaded: this runs in the prefetch thread beside the main thread's joins and writes, and the
+            # parallel sort costs ~15 % more CPU for the same result (measured at 6 million rows).
+            df = df.sort("PNR_h", multithreaded=False)
     if "PNR" in ids and check_unique:
         check_unique_pnr(df, f)
     return df, stats

@@ -24,7 +24,7 @@ from panel.config import load_config
 from panel.errors import SocialmixError
 from panel.progress import step
 from socialmix.synth import dynamics, housing, outcomes, population, truth
-from socialmix.synth.codes import country_table, cpi_table, hfaudd_table, pnr, scramble
+from socialmix.synth.codes import country_table, cpi_table, hfaudd_table, pnr, pnr_order, scramble
 
 FAMILY_SALT = 4_711_000_817
 ADDRESS_SALT = 2_718_281_828
@@ -87,6 +87,8 @@ def _write_year(tmp: Path, year: int, cfg: dict[str, Any], rng: np.random.Genera
                 write: Callable[[pl.DataFrame, Path], None]) -> dict[str, np.ndarray]:
     """Write the four registers of ``year``; return the truth records of study-afdeling residents."""
     idx = np.flatnonzero(pop["alive"])
+    # Rows in PNR order, as DST's register datasets usually are (the build then needs no sort).
+    idx = idx[np.argsort(pnr_order(pop["bday"][idx], pop["serial"][idx]), kind="stable")]
     p = {k: v[idx] for k, v in pop.items()}
     age = year - p["byear"].astype(np.int32)
     nw = nw_all[idx]
