@@ -3,7 +3,10 @@
 Each variant runs in its own process (wall time and peak RSS of that process):
 
 * ``scan``   -- merely read every input parquet file (all columns), one after the other: the floor;
-* ``build``  -- ``socialmix build REG OUT`` (2004-2013, reads 2003-2013);
+* ``build``  -- ``socialmix build REG OUT`` (2004-2013, reads 2003-2013); synth writes the registers in PNR
+  order, as DST's register datasets usually are, so the build reads them without sorting;
+* ``build, rows not sorted by PNR`` -- the same registers with the rows of every file in random order (a delivery not sorted
+  by PNR: the build sorts each register-year by its PNR key);
 * ``duckdb`` -- a straightforward DuckDB SQL of the same outputs (panel with the derived variables,
   partitioned by year, the base year, moves), string-PNR joins as one would first write them.
 
@@ -113,6 +116,27 @@ FROM (SELECT *, CASE
 """
 
 
+def shuffled_registers(reg: Path) -> Path:
+    """``reg`` with the rows of every register file in a random order (cached beside it; lookups copied)."""
+    import polars as pl
+
+    dest = reg.with_name(reg.name + "-shuffled")
+    if (dest / "done").is_file():
+        return dest
+    shutil.rmtree(dest, ignore_errors=True)
+    for f in sorted(reg.rglob("*")):
+        if not f.is_file():
+            continue
+        target = dest / f.relative_to(reg)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if f.suffix == ".parquet" and f.parent.name != "lookup":
+            pl.read_parquet(f).sample(fraction=1.0, shuffle=True, seed=1).write_parquet(target)
+        else:
+            shutil.copy2(f, target)
+    (dest / "done").write_text("")
+    return dest
+
+
 def counts(out: Path) -> dict:
     """Panel person-years per year and moves per kind: the two variants must agree."""
     import polars as pl
@@ -127,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--persons", type=int, default=FULL_PERSONS)
     p.add_argument("--skip-duckdb", action="store_true")
+    p.add_argument("--skip-shuffled", action="store_true", help="do not measure the build of unsorted registers")
     a = p.parse_args(argv)
     reg = full_registers(a.persons)
     work = CACHE / f"bench-build-{a.persons}"
@@ -140,12 +165,18 @@ def main(argv: list[str] | None = None) -> int:
             scan = measure("scan all inputs (baseline)", python(SCAN) + [str(reg)])
             build = measure("socialmix build", [sys.executable, "-m", "socialmix.cli", "--no-progress", "build",
                                                 str(reg), str(work / "build")])
+            shuffled = None
+            if not a.skip_shuffled:
+                shuffled = measure("socialmix build, rows not sorted by PNR", [
+                    sys.executable, "-m", "socialmix.cli", "--no-progress", "build", str(shuffled_registers(reg)),
+                    str(work / "shuffled")])
+                shutil.rmtree(work / "shuffled", ignore_errors=True)
             duck = None
             if not a.skip_duckdb:
                 (work / "duckdb").mkdir()
                 duck = measure("DuckDB SQL (baseline)", python(DUCKDB) + [str(reg), str(work / "duckdb"), "2004", "2013"])
             load.append(os.getloadavg()[0])
-        rows = [scan, build] + ([duck] if duck else [])
+        rows = [scan, build] + ([shuffled] if shuffled else []) + ([duck] if duck else [])
         same = None
         if duck:
             cb, cd = counts(work / "build"), counts(work / "duckdb")
