@@ -131,28 +131,29 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
             with progress.step(f"build {year}"):
                 fy = {r: by_key[(r, year)] for r in REGISTERS}
                 regs = pending.result()
-                if year < y2:
-                    pending = fetch(year + 1)
+                pending = fetch(year + 1) if year < y2 else None  # (the old future held this year's frames)
                 counts_reg = {r: regs[r][1] for r in REGISTERS}
-                py, ids, counts = person_years(year, {r: regs[r][0] for r in REGISTERS}, fy, ids, lk, cfg,
+                frames = {r: regs[r][0] for r in REGISTERS}
+                del regs  # person_years frees the registers once joined: it must hold the only references
+                py, ids, counts = person_years(year, frames, fy, ids, lk, cfg,
                                                allow_unknown_codes=allow_unknown_codes)
-                del regs
                 for r in REGISTERS:
                     for col, n in counts_reg[r]["unknown_codes_mapped"].items():
                         counts["unknown_codes_mapped"][f"{r}.{col}"] = n
                 role = "base" if year < y1 else "panel"
                 sub = BASE_DIR if year < y1 else PANEL_DIR
-                panel = py.select(list(PANEL_SCHEMA))
+                left_out = year_counts(py)
+                panel, cur = py.select(list(PANEL_SCHEMA)), py.select(MOVE_COLUMNS)
+                del py  # the hidden join columns are no longer needed while writing
                 _write(panel, tmp / sub / f"year={year}" / "part-0.parquet")
-                cur = py.select(MOVE_COLUMNS)
                 move_counts = None
                 if prev is not None:
                     m = classify_moves(prev.lazy(), cur.lazy(), year).collect()
                     moves.append(m)
                     move_counts = dict(m.group_by("kind").len().iter_rows())
-                entries[year] = year_entry(year, role, counts, year_counts(py), panel.height, move_counts)
+                entries[year] = year_entry(year, role, counts, left_out, panel.height, move_counts)
                 prev = cur
-                del py, panel
+                del panel
         with progress.step("write moves, afdelinger, reconciliation"):
             all_moves = pl.concat(moves) if moves else pl.DataFrame(schema={
                 "person_id": pl.Int32, "kind": pl.String, "from_afd": pl.Int32, "to_afd": pl.Int32, "year": pl.Int32})

@@ -16,7 +16,6 @@ import polars as pl
 from panel import validate
 from panel.errors import InputError
 from panel.lookups import Lookups, code_lookup
-from panel.read import check_unique_pnr
 from panel.regconfig import Config, RegisterFile
 from panel.schema import PANEL_SCHEMA
 
@@ -70,11 +69,14 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
                  ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, Any]]:
     """The panel rows of ``year`` (PANEL_SCHEMA plus hidden join keys), the grown id dictionary, counts.
 
-    ``regs`` holds the read registers of the year (``bef``, ``udda``, ``ind``, ``akm``).
-    The registers are joined on the PNR hash (merge joins of sorted keys),
-    then one lazy plan looks up addresses and the small lookups and derives
-    every panel variable. The result stays sorted by PNR hash.
+    ``regs`` holds the read registers of the year (``bef``, ``udda``, ``ind``, ``akm``); it is
+    emptied once they are joined, so that their memory is freed before the
+    derived columns are (pass the only references). The registers are joined
+    on the PNR key (merge joins of sorted keys), then one lazy plan looks up
+    addresses and the small lookups and derives every panel variable. The
+    result stays sorted by PNR key.
     """
+    read = {r: df.height for r, df in regs.items()}
     bef, fb = regs["bef"], files["bef"]
     # OPR_LAND must be in country.csv (always an error: the contract defines no unknown country).
     bad = bef.filter(pl.col("OPR_LAND").is_not_null() & ~pl.col("OPR_LAND").is_in(lk.country["OPR_LAND"].implode()))
@@ -102,6 +104,8 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
     df = assign_person_ids(bef, ids)
     for r, cols in (("udda", ["HFAUDD"]), ("ind", ["DISPON_NY"]), ("akm", ["SOCIO"])):
         df = df.join(_right(regs[r], cols, r), on="PNR_h", how="left")
+    del bef, udda, bad
+    regs.clear()
     lf = (
         df.lazy()
         .with_columns(pl.col("ADRESSE_ID_h").replace_strict(lk.address["ADRESSE_ID_h"], lk.address["afd"],
@@ -143,18 +147,16 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
     hidden = ["PNR_h", "PNR_h2", "afd", "ADRESSE_ID_h", "FOED_DAG", "FAMILIE_ID_h", "_udda", "_ind", "_akm",
               "HFAUDD", "DISPON_NY", "_new_id", "_collision"]
     out = lf.select(*keep, *hidden).collect()
-    if out.height != bef.height:  # a duplicate PNR in UDDA/IND/AKM multiplied BEF rows: say which
-        for r in ("udda", "ind", "akm"):
-            check_unique_pnr(regs[r], files[r])
-        raise RuntimeError(f"year {year}: {out.height} panel rows from {bef.height} BEF rows")
+    if out.height != read["bef"]:  # cannot happen: read_register rejects a PNR twice in a register-year
+        raise RuntimeError(f"year {year}: {out.height} panel rows from {read['bef']} BEF rows")
     if out["_collision"].sum():
         raise RuntimeError(f"{fb.path}: 64-bit PNR hash collision; change panel.read.SEED_1")
     n = out.select(pl.col("_udda", "_ind", "_akm").sum()).row(0)
     counts = {
-        "bef": {"read": bef.height},
-        "udda": {"read": udda.height, "orphans": udda.height - n[0]},
-        "ind": {"read": regs["ind"].height, "orphans": regs["ind"].height - n[1]},
-        "akm": {"read": regs["akm"].height, "orphans": regs["akm"].height - n[2]},
+        "bef": {"read": read["bef"]},
+        "udda": {"read": read["udda"], "orphans": read["udda"] - n[0]},
+        "ind": {"read": read["ind"], "orphans": read["ind"] - n[1]},
+        "akm": {"read": read["akm"], "orphans": read["akm"] - n[2]},
         "unknown_codes_mapped": {},
     }
     if n_hf_unknown:

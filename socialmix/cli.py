@@ -10,11 +10,19 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from socialmix import __version__
+
+# Polars' allocator (jemalloc) returns freed memory to the kernel within moments; the stages free and
+# re-allocate year-sized buffers every second, so every year paid again in page faults. Keeping freed pages
+# 5 s (and purging them in one step, muzzy 0) halved the build's system time at whole-population scale
+# (23 -> 12 CPU-s; peak RSS 3.2 -> 3.6 GB, measured). Must be set before polars is first imported; a value
+# already in the environment wins.
+os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:5000,muzzy_decay_ms:0")
 
 DEFAULT_YEARS = "2004-2013"
 DEMO_PERSONS = 150_000
