@@ -119,8 +119,11 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
     entries: dict[int, dict[str, Any]] = {}
     moves: list[pl.DataFrame] = []
     years_read = list(range(y1 - 1, y2 + 1))
-    # Year t+1 is read (parquet decode, hashing, sorting) in a second thread while year t is joined and written.
-    with staged_dir(out) as tmp, ThreadPoolExecutor(max_workers=1) as pool:
+    # Year t+1 is read (parquet decode, hashing, sorting) in a second thread while year t is joined, and year t
+    # is written in a third while year t+1 is joined (at most one write outstanding: memory stays bounded).
+    with staged_dir(out) as tmp, ThreadPoolExecutor(max_workers=1) as pool, \
+            ThreadPoolExecutor(max_workers=1) as writer:
+        writing: Any = None
         ids = empty_id_dict()
         prev: pl.DataFrame | None = None
         def fetch(year: int) -> Any:
@@ -145,7 +148,9 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
                 left_out = year_counts(py)
                 panel, cur = py.select(list(PANEL_SCHEMA)), py.select(MOVE_COLUMNS)
                 del py  # the hidden join columns are no longer needed while writing
-                _write(panel, tmp / sub / f"year={year}" / "part-0.parquet")
+                if writing is not None:
+                    writing.result()
+                writing = writer.submit(_write, panel, tmp / sub / f"year={year}" / "part-0.parquet")
                 move_counts = None
                 if prev is not None:
                     m = classify_moves(prev.lazy(), cur.lazy(), year).collect()
@@ -155,6 +160,8 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
                 prev = cur
                 del panel
         with progress.step("write moves, afdelinger, reconciliation"):
+            if writing is not None:
+                writing.result()
             all_moves = pl.concat(moves) if moves else pl.DataFrame(schema={
                 "person_id": pl.Int32, "kind": pl.String, "from_afd": pl.Int32, "to_afd": pl.Int32, "year": pl.Int32})
             named = name_moves(all_moves.lazy(), lk.afdeling).sort("year", "person_id", "kind").collect()
