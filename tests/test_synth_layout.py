@@ -88,11 +88,13 @@ def test_pnr_is_cpr_like_unique_and_stable(reg):
     for y in YEARS:
         bef = pl.read_parquet(reg / "bef" / f"bef_{y}.parquet")
         assert bef["PNR"].is_unique().all()
+        assert bef["PNR"].is_sorted()
         assert bef["PNR"].str.contains(r"^\d{10}$").all()
         assert (bef["PNR"].str.slice(0, 6) == bef["FOED_DAG"].dt.strftime("%d%m%y")).all()
         for reg_name in ("udda", "ind", "akm"):
             other = pl.read_parquet(reg / reg_name / f"{reg_name}_{y}.parquet")
             assert other["PNR"].is_unique().all()
+            assert other["PNR"].is_sorted()  # rows in PNR order, like DST's datasets
             assert other.join(bef, on="PNR", how="anti").height == 0
         now = bef.select("PNR", "FOED_DAG", "KOEN", "OPR_LAND")
         if seen is not None:
@@ -154,3 +156,16 @@ def test_calibration_is_data_and_can_be_overridden(tmp_path):
     assert 0.28 < share < 0.32
     hf = pl.read_csv(reg / "lookup" / "hfaudd.csv")
     assert hf.filter(pl.col("LEVEL") == "H80")["HFAUDD"].to_list() == [8090]
+
+
+def test_pnr_order_sorts_like_the_pnr_strings():
+    import numpy as np
+
+    from socialmix.synth.codes import pnr, pnr_order
+
+    rng = np.random.default_rng(3)
+    days = rng.integers(-40_000, 20_000, 5_000).astype(np.int32)
+    serial = rng.integers(0, 10_000, 5_000)
+    strings = pl.DataFrame({"d": days, "s": serial}).select(pnr(pl.col("d").cast(pl.Date), pl.col("s")))
+    by_key = strings.to_series()[np.argsort(pnr_order(days, serial), kind="stable")]
+    assert by_key.to_list() == sorted(strings.to_series().to_list())
