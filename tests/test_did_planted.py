@@ -73,9 +73,11 @@ def test_planted_effect_within_3_se(pair):
     assert j.height == 18  # twfe, att_gt simple, dose x employment, education x three comparisons
     z = ((j["estimate"] - j["value"]) / j["se"]).abs()
     assert (z < 3).all(), j.select(KEYS + ["value", "estimate", "se"])
-    # the planted effect is found: the fleksibel_only in-mover TWFE and dose estimates are positive
-    flex = j.filter(pl.col("comparison") == "fleksibel_only", pl.col("estimator").is_in(["twfe", "dose"]))
-    assert flex.height == 4 and flex["estimate"].min() > 0
+    # Not asserted here: that every fleksibel_only estimate of one realisation is positive. At 100k persons
+    # (~18 treated afdelinger) the truth is 0.5-1.5 SE from zero (measured), so a realisation may land below zero by
+    # sampling error alone (this seed's employment estimates did once the registers were written in PNR
+    # order, which re-dealt the random draws). That the effect is found is the paired test below: with common
+    # random numbers est(F) - est(0) is the estimator applied to Y1 - Y0 alone, positive in every row.
 
 
 @pytest.mark.slow
