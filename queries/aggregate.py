@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 import polars as pl
 
+from queries.dense import household_stats
 from queries.disclosure import Rules, magnitude_stats
 from queries.registry import Measure
 
@@ -103,15 +104,20 @@ def regroup(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure]) -> A
     return Agg(regroup_sums(agg.sums, keys, measures), regroup_hh(agg.hh, keys, measures))
 
 
-def cells(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure], *, rules: Rules) -> pl.LazyFrame:
+def cells(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure], *, rules: Rules,
+          fast: bool = True) -> pl.LazyFrame:
     """Long cell table: ``keys`` + measure, n, value (+ magnitude statistics).
 
     ``agg`` must already be at the granularity of ``keys``. Only cells with at
     least one person counted are rows. Shares and means are s / n, sums are s.
     Magnitude measures carry ``units``, ``top1``, ``top2``, ``top_n``,
-    ``abs_total`` for :func:`queries.disclosure.protect`.
+    ``abs_total`` for :func:`queries.disclosure.protect`; with ``fast`` they
+    are computed eagerly by :func:`queries.dense.household_stats` (no
+    top-k per group; the household table is collected once here).
     """
     keys = list(keys)
+    mags = {name: (_k(name), _c(name)) for name, m in measures.items() if m.magnitude}
+    stats_of = household_stats(agg.hh.collect(), keys, mags, rules=rules) if fast and mags else {}
     wide = regroup_sums(agg.sums, keys, measures)
     parts = []
     for name, m in measures.items():
@@ -120,8 +126,11 @@ def cells(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure], *, rul
         part = (wide.filter(n > 0)
                 .select(*keys, measure=pl.lit(name), n=n.cast(pl.Int64), value=value.cast(pl.Float64)))
         if m.magnitude:
-            contrib = agg.hh.filter(pl.col(_k(name)) > 0).select(*keys, c=pl.col(_c(name)))
-            part = part.join(magnitude_stats(contrib, keys, value="c", rules=rules), on=keys, how="left",
-                             nulls_equal=True)
+            if fast:
+                stats = stats_of[name].lazy()
+            else:
+                contrib = agg.hh.filter(pl.col(_k(name)) > 0).select(*keys, c=pl.col(_c(name)))
+                stats = magnitude_stats(contrib, keys, value="c", rules=rules)
+            part = part.join(stats, on=keys, how="left", nulls_equal=True)
         parts.append(part)
     return pl.concat(parts, how="diagonal_relaxed")

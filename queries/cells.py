@@ -3,7 +3,11 @@
 Each record year y of OUT (base year included) is read once, gets its
 household columns, and feeds: the stock and in-movers of y, the out-movers of
 y+1 (measured on their year-y record), the municipal and whole-population
-stock of y. Working year by year keeps memory to one year of the panel.
+stock of y. Every cell key holds the year, so each year's cells are finished
+on its own; two years are in flight at once (threads), which keeps memory to
+about two years of the panel. The steps over every person of a year use dense
+arrays indexed by household (:mod:`queries.dense`); ``dense=False`` in
+:func:`year_cells` runs the general group_by path they are tested against.
 
 The result (:func:`compute_cells`) is the long table ``level``, ``unit``,
 ``year``, ``population``, ``measure``, ``n``, ``value`` plus the magnitude
@@ -16,13 +20,16 @@ It is NOT protected: analyses may use it inside the secure environment;
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from panel.progress import step
 from panel.schema import IN_KINDS, OUT_KINDS, PANEL_SCHEMA, scan_afdelinger, scan_moves, scan_panel
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
+from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
 from queries.household import household_columns_frame, household_key
 from queries.populations import group_membership, panel_years
@@ -41,6 +48,7 @@ def needed_columns(measures: Mapping[str, Measure]) -> list[str]:
 
 
 NEEDED = tuple(needed_columns(registry()))
+YEAR_THREADS = 2  # record years in flight at once (memory: about one year of the panel each)
 KOM_UNKNOWN = "unknown"
 
 
@@ -62,14 +70,41 @@ def _label(df: pl.LazyFrame, level: str, unit: pl.Expr, population: str | None =
     return df
 
 
-def _movers(ind: pl.DataFrame, moves: pl.DataFrame, *, year: int, kinds: tuple[str, ...], side: str,
-            measures: Mapping[str, Measure], population: str) -> Agg:
-    """Aggregates of the movers of ``year`` (``kinds``, counted for the ``side`` afdeling), from their indicators."""
+def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
+    """Row of each person_id in a frame with one row per person (dense array), or None (sparse or repeated ids)."""
+    pid_s = ind["person_id"]
+    lo, hi = pid_s.min(), pid_s.max()
+    if lo is None or lo < 0 or hi > max(4 * ind.height, 1 << 23):
+        return None
+    pid = pid_s.to_numpy()
+    pos = np.full(int(hi) + 1, -1, dtype=np.int64)
+    pos[pid] = np.arange(ind.height)
+    if not np.array_equal(pos[pid], np.arange(ind.height)):  # a person_id on two rows: use the join
+        return None
+    return pos
+
+
+def _movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, kinds: tuple[str, ...], side: str,
+            measures: Mapping[str, Measure], population: str, pos: np.ndarray | None = None) -> Agg:
+    """Aggregates of the movers of ``year`` (``kinds``, counted for the ``side`` afdeling), from their records.
+
+    With ``pos`` (:func:`person_rows`) the movers' rows are gathered by position
+    instead of joined: the same rows, without hashing every person of the year.
+    """
     mv = (moves.lazy().filter((pl.col("year") == year) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
           .select("person_id", counted=pl.col(side)))
-    rows = mv.join(ind.lazy().drop("afdeling_id", "kom"), on="person_id", how="inner").rename(
-        {"counted": "afdeling_id"})
-    return aggregate(rows, ["afdeling_id"], measures).apply(
+    if pos is None:
+        rows = mv.join(rec.lazy().drop("afdeling_id"), on="person_id", how="inner").rename(
+            {"counted": "afdeling_id"})
+    else:
+        mv = mv.collect()
+        pid = mv["person_id"].to_numpy()
+        inside = (pid >= 0) & (pid < len(pos))
+        r = np.full(len(pid), -1, dtype=np.int64)
+        r[inside] = pos[pid[inside]]
+        found = r >= 0
+        rows = rec[r[found]].with_columns(afdeling_id=mv["counted"].filter(pl.Series(found))).lazy()
+    return aggregate(indicators(rows, ["afdeling_id"], measures), ["afdeling_id"], measures).apply(
         lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit(population)))
 
 
@@ -104,57 +139,138 @@ def _pool_households(kom: Agg, measures: Mapping[str, Measure]) -> Agg:
     return regroup(kom, [], measures)
 
 
+def _stock_and_movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: list[int],
+                      measures: Mapping[str, Measure], dense: bool = True) -> tuple[Agg, bool] | None:
+    """Afdeling aggregates fed by the records of ``year``: its stock and in-movers, the out-movers of year+1.
+
+    Also returns whether every household is counted for one afdeling only
+    in each population (see :func:`_afdeling_cells`).
+    """
+    parts: list[Agg] = []
+    pos = person_rows(rec) if dense else None
+    if year in years:
+        stock = aggregate(indicators(rec.lazy().filter(pl.col("afdeling_id").is_not_null()), ["afdeling_id"],
+                                     measures), ["afdeling_id"], measures)
+        parts.append(stock.apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit("stock"))))
+        parts.append(_movers(rec, moves, year=year, kinds=IN_KINDS, side="to_afdeling", measures=measures,
+                             population="in", pos=pos))
+    if year + 1 in years:
+        parts.append(_movers(rec, moves, year=year + 1, kinds=OUT_KINDS, side="from_afdeling",
+                             measures=measures, population="out", pos=pos))
+    if not parts:
+        return None
+    done = pl.collect_all([x for p in parts for x in p])
+    sums, hh = done[0::2], done[1::2]
+    unique = not any(h["hh_key"].is_duplicated().any() for h in hh)  # one year and population per part
+    return Agg(pl.concat(sums, how="diagonal_relaxed").lazy(), pl.concat(hh, how="diagonal_relaxed").lazy()), unique
+
+
+def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure], rules: Rules, *,
+                    unique: bool = False, fast: bool = True) -> list[pl.LazyFrame]:
+    """Afdeling, group and the study and sector comparison cells from afdeling aggregates (any years).
+
+    Pooling afdelinger re-sums each household's contributions over the
+    afdelinger it is counted for; when every household is counted for one
+    afdeling per (year, population) -- nearly always; the caller says so with
+    ``unique`` -- that re-sum returns the rows unchanged and is skipped.
+    """
+    member = group_membership(afd).collect().lazy()
+    study = afd.filter(pl.col("helhedsplan_id").is_not_null()).select("afdeling_id").lazy()
+    hh = agg.hh.collect()
+    agg = Agg(agg.sums, hh.lazy())
+    pool = (lambda a, k: Agg(regroup_sums(a.sums, k, measures), a.hh)) if unique else (
+        lambda a, k: regroup(a, k, measures))
+    keys = ["year", "population"]
+    return [
+        _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, fast=fast), "afdeling", pl.col("afdeling_id")),
+        _label(cells(pool(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys]),
+                     ["group", *keys], measures, rules=rules, fast=fast), "group", pl.col("group")),
+        _label(cells(pool(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys),
+                     keys, measures, rules=rules, fast=fast), "comparison", pl.lit("study")),
+        _label(cells(pool(agg, keys), keys, measures, rules=rules, fast=fast), "comparison", pl.lit("sector")),
+    ]
+
+
+def _kom_cells_general(ind: pl.DataFrame, measures: Mapping[str, Measure], *, year: int,
+                       rules: Rules, fast: bool = True) -> list[pl.LazyFrame]:
+    """Municipal and whole-population stock cells by group_bys (any household ids)."""
+    kom = _by_kom(ind, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32))).collect()
+    everyone = _pool_households(kom, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32)))
+    return [_label(cells(kom, ["kom", "year"], measures, rules=rules, fast=fast), "kom",
+                   pl.col("kom").cast(pl.String).fill_null(KOM_UNKNOWN), "stock"),
+            _label(cells(everyone, ["year"], measures, rules=rules, fast=fast), "comparison", pl.lit("population"), "stock")]
+
+
+def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures: Mapping[str, Measure], *,
+                     year: int, rules: Rules) -> list[pl.LazyFrame]:
+    """:func:`_kom_cells_general` with the household contributions counted in dense arrays (same cells).
+
+    Only the magnitude indicators of every person are materialised; the
+    municipal sums are one lazy group_by over the records.
+    """
+    mags = {n: m for n, m in measures.items() if m.magnitude}
+    sums, ind = pl.collect_all([regroup_sums(indicators(rec.lazy(), ["kom"], measures), ["kom"], measures),
+                                indicators(rec.lazy(), ["kom"], mags)])
+    stats = kom_population_stats(ind, *slots, measures, rules=rules)
+    if stats is None:
+        return _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
+                                  rules=rules)
+    kom_stats, pop_stats = stats
+    total = regroup_sums(sums.lazy(), [], measures).collect()
+    yr = pl.lit(year, pl.Int32)
+    kom = long_cells(sums, kom_stats, ["kom"], measures).with_columns(year=yr)
+    pop = long_cells(total, pop_stats, [], measures).with_columns(year=yr)
+    return [_label(kom.lazy(), "kom", pl.col("kom").cast(pl.String).fill_null(KOM_UNKNOWN), "stock"),
+            _label(pop.lazy(), "comparison", pl.lit("population"), "stock")]
+
+
+CELL_COLUMNS = ["level", "unit", "year", "population", "measure", "n", "value", "units", "top1", "top2", "top_n",
+                "abs_total"]
+
+
+def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
+    done = pl.collect_all([f.select([pl.col(c) if c in f.collect_schema().names() else pl.lit(None).alias(c)
+                                     for c in CELL_COLUMNS]) for f in frames])
+    return pl.concat(done, how="vertical_relaxed")
+
+
 def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
-               measures: Mapping[str, Measure], rules: Rules) -> pl.DataFrame:
+               measures: Mapping[str, Measure], rules: Rules, dense: bool = True) -> pl.DataFrame:
     """Cells fed by the records of one year (see the module docstring).
 
     The person rows become measure indicators once; the municipal cells come
-    from one pass over all persons, the stock from the public-housing persons,
-    the movers from joining the moves onto the indicators.
+    from one pass over all persons (dense household arrays when ``dense`` and
+    the household ids allow, else group_bys), the stock from the
+    public-housing persons, the movers from joining the moves onto the
+    indicators.
     """
-    ind = indicators(rec.lazy(), ["person_id", "kom", "afdeling_id"], measures).collect()
-    member = group_membership(afd).collect().lazy()
-    study = afd.filter(pl.col("helhedsplan_id").is_not_null()).select("afdeling_id").lazy()
-    parts: list[Agg] = []
-    kom = None
+    part, kom = _year_parts(rec, moves, year=year, years=years, measures=measures, rules=rules, dense=dense)
+    frames = kom + (_afdeling_cells(part[0], afd, measures, rules, unique=part[1] and dense, fast=dense)
+                    if part is not None else [])
+    return _finish(frames) if frames else pl.DataFrame()
+
+
+def _year_parts(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: list[int],
+                measures: Mapping[str, Measure], rules: Rules,
+                dense: bool) -> tuple[tuple[Agg, bool] | None, list[pl.LazyFrame]]:
+    """Afdeling aggregates (and whether households are unique per cell) and municipal cells of one record year."""
+    agg = _stock_and_movers(rec, moves, year=year, years=years, measures=measures, dense=dense)
+    kom: list[pl.LazyFrame] = []
     if year in years:
-        stock = aggregate(ind.lazy().filter(pl.col("afdeling_id").is_not_null()), ["afdeling_id"], measures)
-        parts.append(stock.apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit("stock"))))
-        parts.append(_movers(ind, moves, year=year, kinds=IN_KINDS, side="to_afdeling", measures=measures,
-                             population="in"))
-        kom = _by_kom(ind, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32))).collect()
-    if year + 1 in years:
-        parts.append(_movers(ind, moves, year=year + 1, kinds=OUT_KINDS, side="from_afdeling",
-                             measures=measures, population="out"))
-    del ind
-    agg = Agg(pl.concat([p.sums for p in parts], how="diagonal_relaxed"),
-              pl.concat([p.hh for p in parts], how="diagonal_relaxed")).collect()
-    keys = ["year", "population"]
-    frames = [
-        _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules), "afdeling", pl.col("afdeling_id")),
-        _label(cells(regroup(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys], measures),
-                     ["group", *keys], measures, rules=rules), "group", pl.col("group")),
-        _label(cells(regroup(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys, measures),
-                     keys, measures, rules=rules), "comparison", pl.lit("study")),
-        _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules), "comparison", pl.lit("sector")),
-    ]
-    if kom is not None:
-        frames.append(_label(cells(kom, ["kom", "year"], measures, rules=rules), "kom",
-                             pl.col("kom").cast(pl.String).fill_null(KOM_UNKNOWN), "stock"))
-        # everyone: pool households over municipalities by the household key alone (one-column group_by)
-        everyone = _pool_households(kom, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32)))
-        frames.append(_label(cells(everyone, ["year"], measures, rules=rules),
-                             "comparison", pl.lit("population"), "stock"))
-    cols = ["level", "unit", "year", "population", "measure", "n", "value", "units", "top1", "top2", "top_n",
-            "abs_total"]
-    done = pl.collect_all([f.select([pl.col(c) if c in f.collect_schema().names() else pl.lit(None).alias(c)
-                                     for c in cols]) for f in frames])
-    return pl.concat(done, how="vertical_relaxed")
+        slots = household_slots(rec) if dense else None
+        kom = (_kom_cells_dense(rec, slots, measures, year=year, rules=rules) if slots is not None
+               else _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
+                                       rules=rules, fast=dense))
+        kom = [f.collect().lazy() for f in kom]
+    return agg, kom
 
 
 def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measure] | None = None,
                   config: Mapping | None = None) -> pl.DataFrame:
     """Every unprotected cell of OUT (all levels, populations, years and measures).
+
+    Record years are worked on two at a time (threads); each yields its
+    finished cells, so memory holds about two years of the panel.
 
     Examples
     --------
@@ -162,26 +278,34 @@ def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measu
     >>> c = compute_cells("OUT", rules=load_rules("dst"))  # doctest: +SKIP
     >>> c.filter(level="afdeling", population="stock", measure="income")  # doctest: +SKIP
     """
-    out = Path(out)
-    measures = dict(measures or registry(config))
+    with reuse_heap():
+        return _compute_cells(Path(out), rules=rules, measures=dict(measures or registry(config)), config=config)
+
+
+def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], config: Mapping | None) -> pl.DataFrame:
     columns = needed_columns(measures)
     years = panel_years(out)
     rec_years = sorted(scan_panel(out, include_base=True).select(pl.col("year").unique()).collect()["year"])
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
-    parts = []
-    for y in rec_years:
-        if y not in years and y + 1 not in years:
-            continue
+
+    def one_year(y: int) -> list[pl.LazyFrame]:
         with step(f"measures: records of {y}"):
             only = None
             if y not in years:  # base year: only the households of the out-movers of the first year
                 only = moves.filter((pl.col("year") == y + 1) & pl.col("kind").is_in(OUT_KINDS))["person_id"]
             rec = _year_records(out, y, config, columns=columns, only=only)
-            parts.append(year_cells(rec, moves, afd, year=y, years=years, measures=measures, rules=rules))
+            part, kom = _year_parts(rec, moves, year=y, years=years, measures=measures, rules=rules, dense=True)
             del rec
-    parts = [p for p in parts if p.height]
-    table = pl.concat(parts, how="vertical_relaxed")
+            if part is not None:  # every cell key holds the year: the afdeling cells are finished per year
+                kom += [f.collect().lazy() for f in _afdeling_cells(part[0], afd, measures, rules, unique=part[1])]
+            return kom
+
+    todo = [y for y in rec_years if y in years or y + 1 in years]
+    # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps
+    with ThreadPoolExecutor(max_workers=YEAR_THREADS) as pool:
+        frames = [f for kom in pool.map(one_year, todo) for f in kom]
+    table = _finish(frames)
     return table.with_columns(pl.col("year").cast(pl.Int32), pl.col("n").cast(pl.Int64),
                               pl.col("units").cast(pl.Int64))
 

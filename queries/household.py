@@ -70,21 +70,18 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
             .drop("_rs"))
 
 
-# a household_id range up to this many times the rows (or 2^23) is counted in a dense array (no hashing, no sort)
-_DENSE_FACTOR = 4
-_BITS = 10  # 5 fields x 10 bits < 2^53: float64 sums of packed flags stay exact
-
-
 def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] | None = None) -> pl.DataFrame:
     """:func:`add_household_columns` for one year already in memory, by counting into dense arrays.
 
     ``household_id`` is a per-year surrogate (the smallest ``person_id`` of the
-    household), so it indexes a dense array: each composition count is one
-    ``np.bincount`` over the persons and one gather back, instead of a hash
-    group_by over millions of households and a join (the costliest step of the
-    measures at whole-population scale). Same columns, types and values as
-    :func:`add_household_columns`; falls back to it for several years or a
-    sparse id range.
+    household), so it indexes a dense array (:func:`queries.dense.household_slots`):
+    each composition flag is counted per household into a small uint8 array
+    (``np.add.at``; it fits the CPU cache) and gathered back, instead of a hash
+    group_by over millions of
+    households and a join (the costliest step of the measures at
+    whole-population scale). Same columns, types and values as
+    :func:`add_household_columns`; falls back to it for several years, a
+    sparse id range or a household of more than 255 persons.
 
     Examples
     --------
@@ -94,46 +91,36 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     >>> household_columns_frame(df)["eq_scale"].to_list()
     [1.3, 1.3, 1.0]
     """
-    hid_s = records["household_id"]
-    lo, hi = hid_s.min(), hid_s.max()
-    if (records.height == 0 or records["year"].n_unique() > 1 or lo is None or lo < 0
-            or hi > max(_DENSE_FACTOR * records.height, 1 << 23)):
+    from queries.dense import household_slots
+
+    slots = household_slots(records) if records.height and records["year"].n_unique() == 1 else None
+    if slots is None:
         return add_household_columns(records.lazy(), config=config).collect()
+    slot, n_slots = slots
     cfg = dict(config or measure_config())
     hh = cfg["household"]
     adult_min = cfg["ages"]["adult_min"]
     age = pl.col("age")
     flags = records.select(
-        adults=(age >= adult_min).fill_null(False),
-        n14=(age >= hh["equivalence_adult_age"]).fill_null(False),
-        u14=(age < hh["equivalence_adult_age"]).fill_null(False),
-        children=(age < hh["child_age"]).fill_null(False),
-        rs=(age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-            & pl.col("socio_category").is_in(["employed", "education"])).fill_null(False),
+        (age >= adult_min).fill_null(False).alias("hh_adults"),
+        (age >= hh["equivalence_adult_age"]).fill_null(False).alias("hh_n14"),
+        (age < hh["equivalence_adult_age"]).fill_null(False).alias("hh_u14"),
+        (age < hh["child_age"]).fill_null(False).alias("hh_children"),
+        (age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
+         & pl.col("socio_category").is_in(["employed", "education"])).fill_null(False).alias("_rs"),
     )
-    has = hid_s.is_not_null().to_numpy()
-    hid = hid_s.fill_null(0).to_numpy().astype(np.int64)
-    if not has.all():
-        hid = np.where(has, hid, int(hi) + 1)  # persons without a household: one spare slot, then their own flags
-    # the five flags packed into one number per person: one scatter-add and one gather instead of five
-    # (each a pass of random memory accesses); fields are _BITS wide, exact while a household has < 2^_BITS members
-    packed = np.zeros(records.height, dtype=np.int64)
-    for i, name in enumerate(flags.columns):
-        packed |= flags[name].to_numpy().astype(np.int64) << (_BITS * i)
-    members = np.bincount(hid, minlength=int(hi) + 2)
-    if members[: int(hi) + 1].max(initial=0) >= 1 << _BITS:
+    members = np.zeros(n_slots, dtype=np.uint16)
+    np.add.at(members, slot, np.ones(len(slot), dtype=np.uint16))  # (a scalar takes a slow path)
+    if members.max(initial=0) > 255:  # a uint8 count per household would overflow
         return add_household_columns(records.lazy(), config=config).collect()
-    total = np.bincount(hid, weights=packed, minlength=int(hi) + 2).astype(np.int64)
-    per_person = np.where(has, total[hid], packed)
-    mask = (1 << _BITS) - 1
-    comp = {name: (per_person >> (_BITS * i)) & mask for i, name in enumerate(flags.columns)}
-    out = records.with_columns(household_key()).with_columns(
-        hh_adults=pl.Series(comp["adults"]).cast(pl.Int16),
-        hh_n14=pl.Series(comp["n14"]).cast(pl.Int16),
-        hh_u14=pl.Series(comp["u14"]).cast(pl.Int16),
-        hh_children=pl.Series(comp["children"]).cast(pl.Int16),
-        _rs=pl.Series(comp["rs"] > 0),
-    )
+    # one small (cache-sized) counter array per flag: scatter-add, then gather back per person
+    cols = {}
+    for name in flags.columns:
+        count = np.zeros(n_slots, dtype=np.uint8)
+        np.add.at(count, slot, flags[name].to_numpy().view(np.uint8))
+        cols[name] = pl.Series(name, count[slot]).cast(pl.Int16) if name != "_rs" else pl.Series(name,
+                                                                                              count[slot] > 0)
+    out = records.with_columns(household_key()).with_columns(**cols)
     n14, u14 = pl.col("hh_n14"), pl.col("hh_u14")
     w_a, w_c = hh["equivalence_adult_weight"], hh["equivalence_child_weight"]
     scale = (pl.when(n14 >= 1).then(1 + w_a * (n14 - 1) + w_c * u14)

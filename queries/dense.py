@@ -1,0 +1,291 @@
+"""Whole-year aggregates by counting into dense arrays indexed by household.
+
+``household_id`` is a per-year surrogate (the smallest ``person_id`` of the
+household), so it indexes a dense array directly: a per-household sum is one
+``np.bincount`` over the persons instead of a hash group_by over millions of
+households. Persons without a household get slots of their own after the
+largest id, so every person has a *slot* and every slot is one household.
+
+Used for the steps that touch every person of a year: the household
+composition (:mod:`queries.household`) and the municipal and whole-population
+cells with their dominance statistics (:mod:`queries.cells`). Each function
+returns None when its precondition fails (a sparse id range), and the caller
+falls back to the general group_by path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+
+import numpy as np
+import polars as pl
+
+from queries.disclosure import Rules
+from queries.registry import Measure
+
+# a household_id range up to this many times the rows (or 2^23) is counted in a dense array
+DENSE_FACTOR = 4
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
+
+
+@contextlib.contextmanager
+def reuse_heap() -> Iterator[None]:
+    """While inside, freed large arrays stay in the process heap for reuse (glibc; a no-op elsewhere).
+
+    At whole-population scale every numpy temporary (tens of MB) is above
+    glibc's largest mmap threshold, so each is a fresh mmap whose pages the
+    kernel zeroes on first touch: about a third of the CPU time of the
+    measures went to these page faults. Here large blocks come from the heap
+    and the heap is not trimmed; on exit the defaults are restored and the
+    heap trimmed. Memory is only held, never shared, so results are unchanged.
+    """
+    libc = None
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL("libc.so.6")
+            libc.mallopt, libc.malloc_trim  # noqa: B018 (glibc only)
+        except (OSError, AttributeError):
+            libc = None
+    if libc is None or not (libc.mallopt(_M_MMAP_MAX, 0) and libc.mallopt(_M_TRIM_THRESHOLD, 2**31 - 1)):
+        yield
+        return
+    try:
+        yield
+    finally:
+        libc.mallopt(_M_MMAP_MAX, 65536)
+        libc.mallopt(_M_TRIM_THRESHOLD, 128 * 1024)
+        libc.malloc_trim(0)
+
+
+def household_slots(records: pl.DataFrame) -> tuple[np.ndarray, int] | None:
+    """(slot per person, number of slots), or None when ``household_id`` is too sparse for a dense array.
+
+    The slot is the ``household_id``; a person without one gets a slot of
+    their own after the largest id.
+
+    Examples
+    --------
+    >>> df = pl.DataFrame({"household_id": [4, None, 4, None]}, schema={"household_id": pl.Int32})
+    >>> slot, n = household_slots(df)
+    >>> slot.tolist(), n
+    ([4, 5, 4, 6], 7)
+    """
+    hid_s = records["household_id"]
+    if records.height == 0:
+        return None
+    lo, hi = hid_s.min(), hid_s.max()
+    n_null = hid_s.null_count()
+    hi = -1 if hi is None else int(hi)
+    if (lo is not None and lo < 0) or hi > max(DENSE_FACTOR * records.height, 1 << 23):
+        return None
+    if n_null == 0:
+        return hid_s.to_numpy().astype(np.int64, copy=False), hi + 1
+    own = hi + hid_s.is_null().cast(pl.Int64).cum_sum()
+    slot = pl.select(pl.coalesce(hid_s.cast(pl.Int64), own)).to_series().to_numpy()
+    return slot, hi + 1 + n_null
+
+
+def kom_codes(kom: pl.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per person, kom value per code with -1 for null): the municipality number itself, shifted to >= 0.
+
+    Codes need not be dense (municipality numbers are small), so no lookup pass.
+    """
+    lo = min(int(kom.min()) if kom.null_count() < len(kom) else 0, -1)
+    hi = int(kom.max()) if kom.null_count() < len(kom) else 0
+    code = (kom.cast(pl.Int32).fill_null(-1) - lo).to_numpy()
+    return code, np.arange(lo, hi + 1)
+
+
+def few_group_stats(group: np.ndarray, contrib: np.ndarray, n_groups: int, *, rules: Rules) -> dict[str, np.ndarray]:
+    """:func:`stats_by_group` for few, large groups (municipalities; one for the population).
+
+    The largest values of a group are at least the k-th largest of any subset
+    of it, so a strided sample gives each group a threshold that keeps its top
+    k and drops nearly everything else; the few candidates left are split by
+    a stable sort and their tops found by ``np.partition``. Exact.
+    """
+    a = np.abs(contrib)
+    if n_groups == 1:  # group is all zeros: no passes over it
+        units, abs_total = np.array([len(a)]), np.array([a.sum()])
+    else:
+        units = np.bincount(group, minlength=n_groups)
+        abs_total = np.bincount(group, weights=a, minlength=n_groups)
+    ks = sorted({1, 2, rules.dominance_n})
+    kmax = max(ks)
+    tops = {k: np.zeros(n_groups) for k in ks}
+    stride = 64
+    if n_groups > 1 and len(a) > 16 * stride * n_groups:
+        threshold = _top_values(group[::stride], a[::stride], n_groups, kmax)[:, -1]  # 0: keep the group whole
+        cand = np.flatnonzero(a >= threshold[group])
+        group, a = group[cand], a[cand]
+    top = _top_values(group, a, n_groups, kmax)
+    for k in ks:
+        for j in range(min(k, top.shape[1])):  # left to right, as a top-k sum
+            tops[k] += top[:, j]
+    return {"units": units, "top1": tops[1], "top2": tops[2] - tops[1], "top_n": tops[rules.dominance_n],
+            "abs_total": abs_total}
+
+
+def _top_values(group: np.ndarray, a: np.ndarray, n_groups: int, k: int) -> np.ndarray:
+    """(n_groups, k) array: each group's k largest values, largest first; 0 where a group has fewer (a >= 0)."""
+    out = np.zeros((n_groups, k))
+    if n_groups > 1:
+        order = np.argsort(group, kind="stable")
+        group, a = group[order], a[order]
+        units = np.bincount(group, minlength=n_groups)
+    else:
+        units = np.array([len(a)])
+    bounds = np.concatenate([[0], np.cumsum(units)])
+    for g in np.flatnonzero(units):
+        seg = a[bounds[g]:bounds[g + 1]]
+        kk = min(k, len(seg))
+        out[g, :kk] = np.sort(np.partition(seg, len(seg) - kk)[len(seg) - kk:])[::-1]
+    return out
+
+
+def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, measures: Mapping[str, Measure],
+                         *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+    """Dominance statistics of the magnitude measures per municipality and for the whole population.
+
+    Returns (``kom`` + ``measure`` + stats, ``measure`` + stats), or None for a
+    negative municipality code. A household is almost always in one
+    municipality: its contribution is then one dense sum. Households spanning
+    municipalities are summed per (municipality, household) on their few
+    rows, exactly as the general path would.
+    """
+    if ind["kom"].min() is not None and ind["kom"].min() < 0:
+        return None
+    code, kom_of_code = kom_codes(ind["kom"])
+    n_kom = len(kom_of_code)
+    home = np.full(n_slots, -1, dtype=np.int32)
+    home[slot] = code  # some member's municipality; a household spanning two shows a mismatch
+    split_person = home[slot] != code
+    split = None
+    if split_person.any():
+        split = np.zeros(n_slots, dtype=bool)
+        split[slot[split_person]] = True
+    del split_person
+    kom_parts, pop_parts = [], []
+    for name, m in measures.items():
+        if not m.magnitude:
+            continue
+        k = ind[f"k|{name}"].to_numpy()
+        c = ind[f"c|{name}"].to_numpy()
+        counted = np.zeros(n_slots, dtype=np.uint8)
+        np.maximum.at(counted, slot, k.view(np.uint8))
+        c_h = np.bincount(slot, weights=c, minlength=n_slots)
+        whole = np.flatnonzero(counted)
+        st = few_group_stats(np.zeros(1, dtype=np.int64), c_h[whole], 1, rules=rules)  # (group unused)
+        pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in st.items()}}))
+        one = whole if split is None else whole[~split[whole]]
+        groups, contrib = home[one], c_h[one]
+        if split is not None:  # per (municipality, household) for the few households spanning municipalities
+            rows = np.flatnonzero(split[slot])
+            pair = pl.DataFrame({"g": code[rows], "s": slot[rows], "k": k[rows], "c": c[rows]}).group_by(
+                "g", "s").agg(pl.col("k").any(), pl.col("c").sum()).filter(pl.col("k"))
+            groups = np.concatenate([groups, pair["g"].to_numpy()])
+            contrib = np.concatenate([contrib, pair["c"].to_numpy()])
+        st = few_group_stats(groups, contrib, n_kom, rules=rules)
+        keep = st["units"] > 0
+        kom_parts.append(pl.DataFrame({"kom": kom_of_code[keep], "measure": name,
+                                       **{s: v[keep] for s, v in st.items()}}))
+    schema = {"units": pl.Int64, "top1": pl.Float64, "top2": pl.Float64, "top_n": pl.Float64,
+              "abs_total": pl.Float64}
+    kom = (pl.concat(kom_parts) if kom_parts else pl.DataFrame(schema={"kom": pl.Int64, "measure": pl.String}))
+    kom = kom.with_columns(kom=pl.when(pl.col("kom") >= 0).then(pl.col("kom")).cast(pl.Int16))
+    pop = pl.concat(pop_parts) if pop_parts else pl.DataFrame(schema={"measure": pl.String})
+    return (kom.with_columns([pl.col(c).cast(t) for c, t in schema.items() if c in kom.columns]),
+            pop.with_columns([pl.col(c).cast(t) for c, t in schema.items() if c in pop.columns]))
+
+
+def long_cells(sums: pl.DataFrame, stats: pl.DataFrame | None, keys: Sequence[str],
+               measures: Mapping[str, Measure]) -> pl.DataFrame:
+    """Long cell table (``keys`` + measure, n, value + magnitude stats) from wide sums and long stats.
+
+    The same rows as :func:`queries.aggregate.cells` when the statistics come
+    from the same household contributions.
+    """
+    keys = list(keys)
+    parts = []
+    for name, m in measures.items():
+        n, s = pl.col(f"k|{name}"), pl.col(f"c|{name}")
+        value = s if m.kind == "sum" else s / n
+        parts.append(sums.lazy().filter(n > 0).select(*keys, measure=pl.lit(name), n=n.cast(pl.Int64),
+                                                      value=value.cast(pl.Float64)))
+    out = pl.concat(parts, how="vertical_relaxed")
+    if stats is not None:
+        out = out.join(stats.lazy(), on=[*keys, "measure"], how="left", nulls_equal=True)
+    return out.collect()
+
+
+def top_sums(group: np.ndarray, a: np.ndarray, n_groups: int, ks: Sequence[int]) -> dict[int, np.ndarray]:
+    """Per group, the sum of its k largest values of ``a`` (>= 0) for each k in ``ks``, ties counted.
+
+    Peels the largest remaining value of every group at once (``np.maximum.at``)
+    max(ks) times: no sort. A group with fewer than k values sums them all.
+
+    Examples
+    --------
+    >>> top_sums(np.array([0, 0, 0, 1]), np.array([5.0, 7.0, 7.0, 2.0]), 2, [1, 2, 3])[2].tolist()
+    [14.0, 2.0]
+    """
+    kmax = max(ks)
+    out = {k: np.zeros(n_groups) for k in ks}
+    filled = np.zeros(n_groups, dtype=np.int64)
+    v = a
+    for it in range(kmax):
+        m = np.full(n_groups, -np.inf)
+        np.maximum.at(m, group, v)
+        top = v == m[group]  # removed values (-inf) of an exhausted group also match; `has` drops them
+        ties = np.bincount(group[top], minlength=n_groups)
+        has = m > -np.inf
+        level = np.where(has, m, 0.0)
+        for k in ks:
+            out[k] += np.minimum(ties, np.clip(k - filled, 0, None)) * level
+        filled += np.where(has, ties, 0)
+        if it + 1 < kmax:
+            v = np.where(top, -np.inf, v)
+    return out
+
+
+def stats_by_group(group: np.ndarray, contrib: np.ndarray, n_groups: int, *, rules: Rules) -> dict[str, np.ndarray]:
+    """:func:`queries.disclosure.magnitude_stats` for groups 0..n_groups-1 (``group`` per household row)."""
+    a = np.abs(contrib)
+    tops = top_sums(group, a, n_groups, sorted({1, 2, rules.dominance_n}))
+    return {"units": np.bincount(group, minlength=n_groups), "top1": tops[1], "top2": tops[2] - tops[1],
+            "top_n": tops[rules.dominance_n], "abs_total": np.bincount(group, weights=a, minlength=n_groups)}
+
+
+def group_ids(df: pl.DataFrame, keys: Sequence[str]) -> tuple[pl.DataFrame, np.ndarray]:
+    """(distinct ``keys`` rows, the row of that table for every row of ``df``), by one group_by of row indices."""
+    if not keys:
+        return pl.DataFrame(), np.zeros(df.height, dtype=np.int64)
+    groups = df.select(keys).with_row_index("_i").group_by(keys).agg(pl.col("_i"))
+    gid = np.empty(df.height, dtype=np.int64)
+    gid[groups["_i"].explode().to_numpy()] = np.repeat(np.arange(groups.height),
+                                                       groups["_i"].list.len().to_numpy())
+    return groups.drop("_i"), gid
+
+
+def household_stats(hh: pl.DataFrame, keys: Sequence[str], columns: Mapping[str, tuple[str, str]], *,
+                    rules: Rules) -> dict[str, pl.DataFrame]:
+    """:func:`queries.disclosure.magnitude_stats` of several measures from one household table.
+
+    ``hh`` has one row per cell (``keys``) and household; ``columns`` maps a
+    measure to its (count, contribution) columns; a household counts for the
+    measure where its count is > 0. The cells are numbered once for all
+    measures (:func:`group_ids`), the statistics taken by :func:`stats_by_group`.
+    """
+    groups, gid = group_ids(hh, list(keys))
+    n_groups = groups.height if keys else 1
+    out = {}
+    for name, (k_col, c_col) in columns.items():
+        sel = (hh[k_col] > 0).to_numpy() & hh[c_col].is_not_null().to_numpy()
+        st = stats_by_group(gid[sel], hh[c_col].to_numpy()[sel], n_groups, rules=rules)
+        frame = groups if keys else pl.DataFrame({"_": [0]})
+        frame = frame.with_columns(**{s: pl.Series(v) for s, v in st.items()}).cast({"units": pl.Int64})
+        out[name] = frame.filter(pl.col("units") > 0).drop("_", strict=False)
+    return out
