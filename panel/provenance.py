@@ -21,11 +21,13 @@ import datetime as _dt
 import hashlib
 import json
 import logging
+import os
 import platform
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,7 @@ log = logging.getLogger("socialmix")
 MANIFEST_NAME = "manifest.json"
 FORMAT = 1
 CHUNK = 1 << 20
+HASH_THREADS = 4  # at most; never more than the cores
 LIBRARIES = ("polars", "pyarrow", "numpy", "statsmodels", "linearmodels", "matplotlib", "rich", "pyreadstat")
 
 _hash_memo: dict[tuple[str, int, int, int], tuple[str, int | None]] = {}
@@ -111,12 +114,21 @@ def files_matching(root: str | Path, patterns: Iterable[str]) -> list[Path]:
 
 
 def hash_files(root: str | Path, files: Iterable[str | Path]) -> dict[str, dict[str, Any]]:
-    """``{path relative to root: {"sha256", "bytes", "rows"}}`` for the given files, by key."""
+    """``{path relative to root: {"sha256", "bytes", "rows"}}`` for the given files, by key.
+
+    Files are hashed in parallel threads (hashlib releases the GIL on large
+    chunks): gigabytes of registers hash in half the time on two cores, and the
+    stage waits for its input hashes before it starts.
+    """
     root = Path(root)
+    paths = [Path(f) for f in files]
+    workers = max(1, min(HASH_THREADS, os.cpu_count() or 1, len(paths)))
+    big_first = sorted(paths, key=lambda f: -f.stat().st_size)  # the threads finish together
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        done = dict(zip(big_first, pool.map(hash_file, big_first), strict=True))
     out: dict[str, dict[str, Any]] = {}
-    for f in files:
-        f = Path(f)
-        digest, rows = hash_file(f)
+    for f in paths:
+        digest, rows = done[f]
         rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f)
         out[rel] = {"sha256": digest, "bytes": f.stat().st_size, "rows": rows}
     return out
