@@ -16,6 +16,7 @@ import polars as pl
 from panel import validate
 from panel.errors import InputError
 from panel.lookups import Lookups, code_lookup
+from panel.read import HASHED
 from panel.regconfig import Config, RegisterFile
 from panel.schema import PANEL_SCHEMA
 
@@ -60,8 +61,16 @@ def grow_ids(ids: pl.DataFrame, py: pl.DataFrame) -> pl.DataFrame:
 
 
 def _right(other: pl.DataFrame, cols: list[str], tag: str) -> pl.DataFrame:
-    return _sorted(other.select("PNR_h", pl.col("PNR_h2").alias(f"_h2_{tag}"), *cols,
-                                pl.lit(True).alias(f"_{tag}")))
+    """A register to join on the PNR key, with a flag column ``_<tag>`` (row present).
+
+    The second hash (``_h2_<tag>``, for the collision check) is carried only
+    if some key of the register is a hash: exact keys (digit PNRs) cannot
+    collide, and a collision needs a hashed key on both sides.
+    """
+    other = _sorted(other)
+    hashed = other.height > 0 and other["PNR_h"][-1] >= HASHED  # sorted: the largest key is the last
+    h2 = [pl.col("PNR_h2").alias(f"_h2_{tag}")] if hashed else []
+    return other.select("PNR_h", *h2, *cols, pl.lit(True).alias(f"_{tag}"))
 
 
 def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, RegisterFile], ids: pl.DataFrame,
@@ -98,12 +107,12 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
     socio = pl.col("SOCIO")
     ie = pl.col("IE_TYPE").cast(pl.Int8)
     h2 = pl.col("PNR_h2")
-    collision = pl.sum_horizontal(
-        [(pl.col(f"_h2_{t}").is_not_null() & (pl.col(f"_h2_{t}") != h2)) for t in ("ids", "udda", "ind", "akm")])
-    # Registers sorted by PNR hash: the four joins are merge joins (eager, in-memory engine).
+    # Registers sorted by PNR key: the four joins are merge joins (eager, in-memory engine).
     df = assign_person_ids(bef, ids)
     for r, cols in (("udda", ["HFAUDD"]), ("ind", ["DISPON_NY"]), ("akm", ["SOCIO"])):
         df = df.join(_right(regs[r], cols, r), on="PNR_h", how="left")
+    checked = [c for c in (f"_h2_{t}" for t in ("ids", "udda", "ind", "akm")) if c in df.columns]
+    collision = pl.sum_horizontal([(pl.col(c).is_not_null() & (pl.col(c) != h2)) for c in checked])
     del bef, udda, bad
     regs.clear()
     lf = (

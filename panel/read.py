@@ -33,7 +33,7 @@ def hash_id(col: str, seed: int = SEED_1) -> pl.Expr:
     return pl.when(c.is_not_null()).then(c.hash(seed)).otherwise(None)
 
 
-_HASHED = 1 << 63  # hashed PNR keys have the top bit set; exact ones stay below 2^62
+HASHED = 1 << 63  # hashed PNR keys have the top bit set; exact ones stay below 2^62
 
 
 def pnr_key(col: str) -> pl.Expr:
@@ -48,7 +48,7 @@ def pnr_key(col: str) -> pl.Expr:
     n = c.str.len_bytes()
     exact = num.is_not_null() & (n <= 17) & ~c.str.starts_with("+")
     return (pl.when(exact).then(num * 32 + n.cast(pl.UInt64))
-            .when(c.is_not_null()).then(c.hash(SEED_1) | _HASHED))
+            .when(c.is_not_null()).then(c.hash(SEED_1) | HASHED))
 
 
 _TYPE = {"str": pl.String(), "int": _INT, "float": pl.Float64(), "date": pl.Date(), "bool": pl.Boolean()}

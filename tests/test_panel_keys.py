@@ -6,6 +6,7 @@ import random
 from pathlib import Path
 
 import polars as pl
+import pytest
 from panel_fixture import write_registers
 
 from panel.build import build
@@ -100,3 +101,25 @@ def test_no_pnr_or_pnr_number_in_the_outputs(tmp_path: Path) -> None:
     for col in panel.columns:
         if panel[col].dtype.is_integer():
             assert not numbers & set(panel[col].drop_nulls().to_list()), col
+
+
+def test_a_key_collision_is_an_error_never_a_merge(tmp_path: Path, monkeypatch) -> None:
+    """A UDDA PNR given the key of another person's PNR (forced here; ~1e-6 at 6M hashed PNRs) stops the build."""
+    import panel.read
+
+    reg = write_registers(tmp_path / "reg")
+    udda = pl.read_parquet(reg / "udda" / "udda_2004.parquet")
+    bef = pl.read_parquet(reg / "bef" / "bef_2004.parquet")
+    bef_pnr = bef.join(udda, on="PNR", how="anti")["PNR"][0]  # a BEF person without a UDDA row
+    pl.concat([udda, pl.DataFrame({"PNR": ["SECRETZZ"], "HFAUDD": [udda["HFAUDD"][0]]},
+                                  schema=udda.schema)]).write_parquet(reg / "udda" / "udda_2004.parquet")
+    real = panel.read.pnr_key
+
+    def key_of_bef_person(col: str) -> pl.Expr:
+        target = pl.select(pl.lit(bef_pnr).alias("p")).select(real("p")).item()
+        return pl.when(pl.col(col) == "SECRETZZ").then(pl.lit(target, dtype=pl.UInt64)).otherwise(real(col))
+
+    monkeypatch.setattr(panel.read, "pnr_key", key_of_bef_person)
+    with pytest.raises(RuntimeError, match="PNR hash collision"):
+        build(reg, tmp_path / "out", years=(2004, 2004))
+    assert not (tmp_path / "out").exists()
