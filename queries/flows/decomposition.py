@@ -44,56 +44,43 @@ _CUR_STATS = ("n_cur", "s_cur", "n_J", "s_J", "n_I", "s_I", "n_B", "s_B", "n_M",
 STATS = _PREV_STATS + _CUR_STATS
 
 
-def _count(cond: pl.Expr) -> pl.Expr:
-    return cond.fill_null(False).sum().cast(pl.Int64)
-
-
-def _sum(y: str, cond: pl.Expr) -> pl.Expr:
-    return pl.col(y).filter(cond.fill_null(False)).sum()
+def _side(pairs: pl.LazyFrame, *, study: str, unit: str,
+          stats: Mapping[str, tuple[pl.Expr, str | None]]) -> pl.LazyFrame:
+    """One side's statistics per unit and year: ``name: (condition, None)`` counts the rows where the
+    condition holds, ``name: (condition, column)`` sums the column over them."""
+    aggs = [(pl.col(y).filter(cond.fill_null(False)).sum() if y else cond.fill_null(False).sum().cast(pl.Int64))
+            .alias(name) for name, (cond, y) in stats.items()]
+    return pairs.filter(pl.col(study).fill_null(False)).group_by(pl.col(unit).alias("unit"), "year").agg(aggs)
 
 
 def afdeling_stats(pairs: pl.LazyFrame, measures: Mapping[str, Measure]) -> pl.LazyFrame:
     """Counts and sums per study afdeling, year t and measure (one row each)."""
     frames = []
+    fate, origin = pl.col("fate"), pl.col("origin")
     for name in measures:
         yp, yc = f"y_{name}_prev", f"y_{name}"
         in_p, in_c = pl.col(yp).is_not_null(), pl.col(yc).is_not_null()
-        fate, origin = pl.col("fate"), pl.col("origin")
-        prev = (
-            pairs.filter(pl.col("study_prev").fill_null(False))
-            .group_by(pl.col("afd_prev").alias("unit"), "year")
-            .agg(
-                _count(in_p).alias("n_prev"),
-                _sum(yp, in_p).alias("s_prev"),
-                _count((fate == "stay") & in_p & in_c).alias("n_C"),
-                _sum(yp, (fate == "stay") & in_p & in_c).alias("sC_prev"),
-                _sum(yc, (fate == "stay") & in_p & in_c).alias("sC_cur"),
-                _count((fate == "stay") & in_p & ~in_c).alias("n_L"),
-                _sum(yp, (fate == "stay") & in_p & ~in_c).alias("s_L"),
-                _count((fate == "out") & in_p).alias("n_O"),
-                _sum(yp, (fate == "out") & in_p).alias("s_O"),
-                _count((fate == "exit") & in_p).alias("n_X"),
-                _sum(yp, (fate == "exit") & in_p).alias("s_X"),
-            )
-        )
-        cur = (
-            pairs.filter(pl.col("study").fill_null(False))
-            .group_by(pl.col("afd").alias("unit"), "year")
-            .agg(
-                _count(in_c).alias("n_cur"),
-                _sum(yc, in_c).alias("s_cur"),
-                _count((origin == "stay") & in_c & ~in_p).alias("n_J"),
-                _sum(yc, (origin == "stay") & in_c & ~in_p).alias("s_J"),
-                _count((origin == "in") & in_c).alias("n_I"),
-                _sum(yc, (origin == "in") & in_c).alias("s_I"),
-                _count((origin == "birth") & in_c).alias("n_B"),
-                _sum(yc, (origin == "birth") & in_c).alias("s_B"),
-                _count((origin == "immigration") & in_c).alias("n_M"),
-                _sum(yc, (origin == "immigration") & in_c).alias("s_M"),
-            )
-        )
-        both = prev.join(cur, on=["unit", "year"], how="full", coalesce=True)
-        frames.append(both.with_columns(pl.lit(name).alias("measure")))
+        both = (fate == "stay") & in_p & in_c
+        left = (fate == "stay") & in_p & ~in_c
+        out, ext = (fate == "out") & in_p, (fate == "exit") & in_p
+        prev = _side(pairs, study="study_prev", unit="afd_prev", stats={
+            "n_prev": (in_p, None), "s_prev": (in_p, yp),
+            "n_C": (both, None), "sC_prev": (both, yp), "sC_cur": (both, yc),
+            "n_L": (left, None), "s_L": (left, yp),
+            "n_O": (out, None), "s_O": (out, yp),
+            "n_X": (ext, None), "s_X": (ext, yp),
+        })
+        joined = (origin == "stay") & in_c & ~in_p
+        moved_in, born, immigrated = ((origin == o) & in_c for o in ("in", "birth", "immigration"))
+        cur = _side(pairs, study="study", unit="afd", stats={
+            "n_cur": (in_c, None), "s_cur": (in_c, yc),
+            "n_J": (joined, None), "s_J": (joined, yc),
+            "n_I": (moved_in, None), "s_I": (moved_in, yc),
+            "n_B": (born, None), "s_B": (born, yc),
+            "n_M": (immigrated, None), "s_M": (immigrated, yc),
+        })
+        sides = prev.join(cur, on=["unit", "year"], how="full", coalesce=True)
+        frames.append(sides.with_columns(pl.lit(name).alias("measure")))
     fill = [pl.col(c).fill_null(0) for c in STATS]
     return pl.concat(frames).with_columns(fill).with_columns(pl.lit("afdeling").alias("level"))
 
