@@ -132,14 +132,13 @@ def _code_expr(expr: pl.Expr, mapping: dict[int, str | None]) -> pl.Expr:
     return expr.replace_strict(mapping, default=None, return_dtype=pl.String)
 
 
-def read_register(f: RegisterFile, *, cfg: dict[str, Any], allow_unknown_codes: bool,
-                  check_unique: bool = True) -> tuple[pl.DataFrame, dict]:
+def read_register(f: RegisterFile, *, cfg: dict[str, Any], allow_unknown_codes: bool) -> tuple[pl.DataFrame, dict]:
     """One register-year: canonical columns, cast, codes checked, identifiers hashed.
 
     One read, one pass of whole-column checks (aggregates only), one select
     for the output. Returns the frame and its counts (rows read, unknown
-    codes mapped per delivered column). ``check_unique=False`` leaves the
-    duplicate-PNR check to the caller (:func:`check_unique_pnr`).
+    codes mapped per delivered column). A PNR twice in the register-year is
+    an error here, so later joins never multiply rows.
     """
     validate.need_file(f.path, f"{f.register.upper()} {f.year}")
     schema = pl.read_parquet_schema(f.path)
@@ -189,7 +188,7 @@ def read_register(f: RegisterFile, *, cfg: dict[str, Any], allow_unknown_codes: 
             # Single-threaded: this runs in the prefetch thread beside the main thread's joins and writes, and the
             # parallel sort costs ~15 % more CPU for the same result (measured at 6 million rows).
             df = df.sort("PNR_h", multithreaded=False)
-    if "PNR" in ids and check_unique:
+    if "PNR" in ids:
         check_unique_pnr(df, f)
     return df, stats
 

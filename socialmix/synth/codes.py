@@ -92,4 +92,3 @@ def pnr_order(birth_days: np.ndarray, serial: np.ndarray) -> np.ndarray:
     day = (d - d.astype("datetime64[M]")).astype(np.int64) + 1
     last4 = np.asarray(serial).astype(np.int64) * 7919 % 10_000
     return ((day * 100 + month) * 100 + year % 100) * 10_000 + last4
-
