@@ -28,6 +28,7 @@ import polars as pl
 
 from panel.progress import step
 from panel.schema import IN_KINDS, OUT_KINDS, PANEL_SCHEMA, scan_afdelinger, scan_moves, scan_panel
+from queries.afdeling_dense import dense_afdeling_cells
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
@@ -77,9 +78,10 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
     if lo is None or lo < 0 or hi > max(4 * ind.height, 1 << 23):
         return None
     pid = pid_s.to_numpy()
-    pos = np.full(int(hi) + 1, -1, dtype=np.int64)
-    pos[pid] = np.arange(ind.height)
-    if not np.array_equal(pos[pid], np.arange(ind.height)):  # a person_id on two rows: use the join
+    rows = np.arange(ind.height, dtype=np.int32)
+    pos = np.full(int(hi) + 1, -1, dtype=np.int32)
+    pos[pid] = rows
+    if not np.array_equal(pos[pid], rows):  # a person_id on two rows: use the join
         return None
     return pos
 
@@ -240,21 +242,18 @@ def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, yea
 
     The person rows become measure indicators once; the municipal cells come
     from one pass over all persons (dense household arrays when ``dense`` and
-    the household ids allow, else group_bys), the stock from the
-    public-housing persons, the movers from joining the moves onto the
-    indicators.
+    the household ids allow, else group_bys); the afdeling-level cells from
+    integer cell codes (:mod:`queries.afdeling_dense`) when ``dense`` and
+    every household is counted for one afdeling, else from group_bys and
+    joins on the afdeling ids.
     """
-    part, kom = _year_parts(rec, moves, year=year, years=years, measures=measures, rules=rules, dense=dense)
-    frames = kom + (_afdeling_cells(part[0], afd, measures, rules, unique=part[1] and dense, fast=dense)
-                    if part is not None else [])
+    frames = _year_frames(rec, moves, afd, year=year, years=years, measures=measures, rules=rules, dense=dense)
     return _finish(frames) if frames else pl.DataFrame()
 
 
-def _year_parts(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: list[int],
-                measures: Mapping[str, Measure], rules: Rules,
-                dense: bool) -> tuple[tuple[Agg, bool] | None, list[pl.LazyFrame]]:
-    """Afdeling aggregates (and whether households are unique per cell) and municipal cells of one record year."""
-    agg = _stock_and_movers(rec, moves, year=year, years=years, measures=measures, dense=dense)
+def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
+                 measures: Mapping[str, Measure], rules: Rules, dense: bool) -> list[pl.LazyFrame]:
+    """Municipal and afdeling-level cells of one record year, each frame collected."""
     kom: list[pl.LazyFrame] = []
     if year in years:
         slots = household_slots(rec) if dense else None
@@ -262,7 +261,16 @@ def _year_parts(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: lis
                else _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
                                        rules=rules, fast=dense))
         kom = [f.collect().lazy() for f in kom]
-    return agg, kom
+    if dense:
+        done = dense_afdeling_cells(rec, moves, afd, year=year, years=years, measures=measures, rules=rules,
+                                   pos=person_rows(rec))
+        if done is not None:
+            return kom + ([done.lazy()] if done.height else [])
+    part = _stock_and_movers(rec, moves, year=year, years=years, measures=measures, dense=dense)
+    if part is None:
+        return kom
+    return kom + [f.collect().lazy() for f in _afdeling_cells(part[0], afd, measures, rules,
+                                                                 unique=part[1] and dense, fast=dense)]
 
 
 def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measure] | None = None,
@@ -288,6 +296,9 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     rec_years = sorted(scan_panel(out, include_base=True).select(pl.col("year").unique()).collect()["year"])
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
+    # each record year feeds the moves of its own and the next year only: split once, not filter per year
+    by_year = moves.partition_by("year", as_dict=True)
+    empty = moves.clear()
 
     def one_year(y: int) -> list[pl.LazyFrame]:
         with step(f"measures: records of {y}"):
@@ -295,11 +306,9 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             if y not in years:  # base year: only the households of the out-movers of the first year
                 only = moves.filter((pl.col("year") == y + 1) & pl.col("kind").is_in(OUT_KINDS))["person_id"]
             rec = _year_records(out, y, config, columns=columns, only=only)
-            part, kom = _year_parts(rec, moves, year=y, years=years, measures=measures, rules=rules, dense=True)
-            del rec
-            if part is not None:  # every cell key holds the year: the afdeling cells are finished per year
-                kom += [f.collect().lazy() for f in _afdeling_cells(part[0], afd, measures, rules, unique=part[1])]
-            return kom
+            near = pl.concat([by_year.get((y,), empty), by_year.get((y + 1,), empty)])
+            # every cell key holds the year: a record year's cells are finished on their own
+            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True)
 
     todo = [y for y in rec_years if y in years or y + 1 in years]
     # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps

@@ -70,18 +70,26 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
             .drop("_rs"))
 
 
+# Dense counting packs the five per-household counts into one integer per person: 8 bits a field,
+# the member count above them. The packed sums stay below 2**53, so a float64 bincount is exact.
+_FIELD = 256
+_FLAGS = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "_rs")
+_MEMBERS = _FIELD ** len(_FLAGS)
+
+
 def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] | None = None) -> pl.DataFrame:
-    """:func:`add_household_columns` for one year already in memory, by counting into dense arrays.
+    """:func:`add_household_columns` for one year already in memory, by one dense count.
 
     ``household_id`` is a per-year surrogate (the smallest ``person_id`` of the
-    household), so it indexes a dense array (:func:`queries.dense.household_slots`):
-    each composition flag is counted per household into a small uint8 array
-    (``np.add.at``; it fits the CPU cache) and gathered back, instead of a hash
-    group_by over millions of
-    households and a join (the costliest step of the measures at
-    whole-population scale). Same columns, types and values as
-    :func:`add_household_columns`; falls back to it for several years, a
-    sparse id range or a household of more than 255 persons.
+    household), so it indexes a dense array (:func:`queries.dense.household_slots`).
+    Each person's five composition flags and a member count are packed into one
+    integer (8 bits a flag), summed per household by a single ``np.bincount``
+    and gathered back: one pass over the persons instead of a hash group_by
+    over millions of households and a join, or one scatter per flag (this was
+    the costliest step of the measures at whole-population scale). Same
+    columns, types and values as :func:`add_household_columns`; falls back to it
+    for several years, a sparse id range or a household of more than 255 persons
+    (a flag count would overflow its 8 bits).
 
     Examples
     --------
@@ -99,28 +107,27 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     slot, n_slots = slots
     cfg = dict(config or measure_config())
     hh = cfg["household"]
-    adult_min = cfg["ages"]["adult_min"]
     age = pl.col("age")
-    flags = records.select(
-        (age >= adult_min).fill_null(False).alias("hh_adults"),
-        (age >= hh["equivalence_adult_age"]).fill_null(False).alias("hh_n14"),
-        (age < hh["equivalence_adult_age"]).fill_null(False).alias("hh_u14"),
-        (age < hh["child_age"]).fill_null(False).alias("hh_children"),
-        (age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-         & pl.col("socio_category").is_in(["employed", "education"])).fill_null(False).alias("_rs"),
-    )
-    members = np.zeros(n_slots, dtype=np.uint16)
-    np.add.at(members, slot, np.ones(len(slot), dtype=np.uint16))  # (a scalar takes a slow path)
-    if members.max(initial=0) > 255:  # a uint8 count per household would overflow
+    flags = [
+        age >= cfg["ages"]["adult_min"],
+        age >= hh["equivalence_adult_age"],
+        age < hh["equivalence_adult_age"],
+        age < hh["child_age"],
+        age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
+        & pl.col("socio_category").is_in(["employed", "education"]),
+    ]
+    packed = pl.lit(float(_MEMBERS))
+    for i, flag in enumerate(flags):
+        packed = packed + flag.fill_null(False).cast(pl.Float64) * float(_FIELD ** i)
+    weight = records.select(packed).to_series().to_numpy()
+    per_hh = np.bincount(slot, weights=weight, minlength=n_slots)
+    if per_hh.max(initial=0) >= _FIELD * _MEMBERS:  # a household of 256+ persons
         return add_household_columns(records.lazy(), config=config).collect()
-    # one small (cache-sized) counter array per flag: scatter-add, then gather back per person
-    cols = {}
-    for name in flags.columns:
-        count = np.zeros(n_slots, dtype=np.uint8)
-        np.add.at(count, slot, flags[name].to_numpy().view(np.uint8))
-        cols[name] = pl.Series(name, count[slot]).cast(pl.Int16) if name != "_rs" else pl.Series(name,
-                                                                                              count[slot] > 0)
-    out = records.with_columns(household_key()).with_columns(**cols)
+    # each person's household sums; byte i of the little-endian integer is field i
+    fields = per_hh.astype("<i8")[slot].view(np.uint8).reshape(-1, 8)
+    counts = {name: pl.Series(name, fields[:, i]) for i, name in enumerate(_FLAGS)}
+    out = records.with_columns(household_key()).with_columns(
+        *(c.cast(pl.Int16) for n, c in counts.items() if n != "_rs"), _rs=counts["_rs"] > 0)
     n14, u14 = pl.col("hh_n14"), pl.col("hh_u14")
     w_a, w_c = hh["equivalence_adult_weight"], hh["equivalence_child_weight"]
     scale = (pl.when(n14 >= 1).then(1 + w_a * (n14 - 1) + w_c * u14)

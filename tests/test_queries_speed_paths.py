@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from queries.afdeling_dense import dense_afdeling_cells
 from queries.cells import person_rows, year_cells
 from queries.dense import few_group_stats, household_stats, stats_by_group, top_sums
 from queries.disclosure import load_rules, magnitude_stats
@@ -62,13 +63,17 @@ def _fixture(seed: int, *, split: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.
         "hh_income_2013": pl.Series(income, dtype=pl.Float64),
     })
     rec = household_columns_frame(raw)
-    movers = rng.choice(pid, 600, replace=False)
+    mover = rng.choice(n, 600, replace=False)
+    # households move together (one afdeling per household and year); with ``split`` some do not
+    to_afd, from_afd = (household[mover] * 7 + 3) % 20, (household[mover] * 11 + 5) % 20
+    if split:
+        to_afd, from_afd = rng.integers(0, 20, 600), rng.integers(0, 20, 600)
     moves = pl.DataFrame({
-        "person_id": pl.Series(movers, dtype=pl.Int32),
+        "person_id": pl.Series(pid[mover], dtype=pl.Int32),
         "year": pl.Series(np.where(np.arange(600) < 300, 2010, 2011), dtype=pl.Int32),
         "kind": ["between", "into_sector", "out_of_sector", "exit"] * 150,
-        "from_afdeling": [f"A{a:02d}" for a in rng.integers(0, 20, 600)],
-        "to_afdeling": [f"A{a:02d}" for a in rng.integers(0, 20, 600)],
+        "from_afdeling": [f"A{a:02d}" for a in from_afd],
+        "to_afdeling": [f"A{a:02d}" for a in to_afd],
     })
     afdelinger = pl.DataFrame({
         "afdeling_id": [f"A{a:02d}" for a in range(20)],
@@ -100,6 +105,8 @@ def test_dense_year_cells_equal_general_path(seed: int, split: bool) -> None:
     assert (per_hh["koms"].max() > 1) == split
     assert (per_hh["afds"].max() > 1) == split
     kw = {"year": 2010, "years": [2010, 2011], "measures": registry(), "rules": RULES}
+    # the integer-coded afdeling path is taken exactly when no household spans two afdelinger
+    assert (dense_afdeling_cells(rec, moves, afd, pos=person_rows(rec), **kw) is None) == split
     fast = year_cells(rec, moves, afd, dense=True, **kw)
     plain = year_cells(rec, moves, afd, dense=False, **kw)
     assert set(fast["level"]) == {"afdeling", "group", "comparison", "kom"}

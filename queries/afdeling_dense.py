@@ -1,0 +1,186 @@
+"""Afdeling, group and study/sector cells of one record year, keyed by one integer per cell.
+
+The general path (:func:`queries.cells._stock_and_movers` and
+``_afdeling_cells``) groups by the ``afdeling_id`` string, the year and the
+population, then joins and re-groups for every pooled level. Here every row
+of the three populations fed by a record year gets one small integer,
+``cell = afdeling code * 3 + population`` (the afdeling's row in the
+afdeling table; stock and in-movers are of the record year, out-movers of
+the next), so that sums are one single-key group_by, household contributions
+one group_by on a packed integer, and the dominance statistics of every
+level come straight from numpy arrays indexed by cell
+(:func:`queries.dense.stats_by_group`) without numbering the cells first.
+
+Pooling afdelinger (groups, study, sector) re-sums a household over the
+afdelinger it is counted for. When every household is counted for one
+afdeling per population -- nearly always -- that re-sum leaves its rows as
+they are; otherwise :func:`dense_afdeling_cells` returns None and the caller
+takes the general path. The same cells as the general path (tested in
+``tests/test_queries_speed_paths.py``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import polars as pl
+
+from panel.schema import IN_KINDS, OUT_KINDS
+from queries.aggregate import indicators
+from queries.dense import top_sums
+from queries.disclosure import Rules
+from queries.populations import group_membership
+from queries.registry import Measure
+
+POPULATIONS = ("stock", "in", "out")  # population code = position
+_HH_BLOCK = 1 << 33  # > the range of hh_key shifted to >= 0 (+-2^31), so (cell, hh_key) packs into one Int64
+
+
+def _codes(ids: pl.Series, lookup: pl.DataFrame) -> pl.Series | None:
+    """Row of each afdeling id in the afdeling table (null stays null); None if an id is not in the table."""
+    code = ids.to_frame("afdeling_id").join(lookup, on="afdeling_id", how="left", maintain_order="left")["code"]
+    return None if code.null_count() != ids.null_count() else code
+
+
+def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year: int, years: list[int],
+          pos: np.ndarray | None, measures: Mapping[str, Measure]) -> pl.DataFrame | None:
+    """Indicator rows of the stock and in-movers of ``year`` and the out-movers of year+1, with ``cell``."""
+    roots = {c for m in measures.values() for e in (m.value, m.population) for c in e.meta.root_names()}
+    need = [c for c in rec.columns if c in roots or c == "hh_key"]
+    parts = []
+    if year in years:
+        stock = rec.select("afdeling_id", *need).filter(pl.col("afdeling_id").is_not_null())
+        code = _codes(stock["afdeling_id"], lookup)
+        if code is None:
+            return None
+        parts.append(stock.select(need).with_columns(cell=code * 3))
+    for pop, y, kinds, side in ((1, year, IN_KINDS, "to_afdeling"), (2, year + 1, OUT_KINDS, "from_afdeling")):
+        if y not in years or (pop == 1 and year not in years):
+            continue
+        mv = moves.filter((pl.col("year") == y) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
+        if pos is None:
+            rows = mv.select("person_id", counted=side).join(rec.select("person_id", *need), on="person_id")
+        else:
+            pid = mv["person_id"].to_numpy()
+            r = np.full(len(pid), -1, dtype=np.int64)
+            inside = (pid >= 0) & (pid < len(pos))
+            r[inside] = pos[pid[inside]]
+            found = r >= 0
+            rows = rec.select(need)[r[found]].with_columns(counted=mv[side].filter(pl.Series(found)))
+        code = _codes(rows["counted"], lookup)
+        if code is None:
+            return None
+        parts.append(rows.select(need).with_columns(cell=code * 3 + pop))
+    if not parts:
+        return pl.DataFrame()
+    return indicators(pl.concat(parts).lazy(), ["cell"], measures).collect()
+
+
+def _long(cell_of: pl.DataFrame, sums: pl.DataFrame, stats: Mapping[str, Mapping[str, np.ndarray]],
+          measures: Mapping[str, Measure]) -> pl.DataFrame:
+    """Long cells (``measure``, ``n``, ``value`` + statistics) of wide sums keyed by ``g`` (a row of ``cell_of``)."""
+    parts = []
+    for name, m in measures.items():
+        n, s = pl.col(f"k|{name}"), pl.col(f"c|{name}")
+        part = sums.filter(n > 0).select("g", measure=pl.lit(name), n=n.cast(pl.Int64),
+                                         value=(s if m.kind == "sum" else s / n).cast(pl.Float64))
+        if name in stats:
+            g = part["g"].to_numpy()
+            part = part.with_columns(**{k: pl.Series(v[g]) for k, v in stats[name].items()})
+        parts.append(part)
+    out = pl.concat(parts, how="diagonal_relaxed")
+    return out.join(cell_of, on="g", how="left").drop("g")
+
+
+def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int,
+                        years: list[int], measures: Mapping[str, Measure], rules: Rules,
+                        pos: np.ndarray | None = None) -> pl.DataFrame | None:
+    """Afdeling, group and study/sector comparison cells fed by the records of ``year``.
+
+    ``rec`` has the household columns (``hh_key``); ``pos`` is
+    :func:`queries.cells.person_rows` of ``rec`` (movers gathered by position)
+    or None (joined). Returns the cell columns of :mod:`queries.cells`, or
+    None when the general path is needed (an afdeling id missing from the
+    afdeling table, or a household counted for two afdelinger in one
+    population).
+    """
+    ids = afd["afdeling_id"]
+    lookup = pl.DataFrame({"afdeling_id": ids, "code": pl.Series(np.arange(len(ids)), dtype=pl.Int64)})
+    rows = _rows(rec, moves, lookup, year=year, years=years, pos=pos, measures=measures)
+    if rows is None:
+        return None
+    if rows.height == 0:
+        return pl.DataFrame()
+    mags = [n for n, m in measures.items() if m.magnitude]
+    value_cols = [c for n in measures for c in (f"k|{n}", f"c|{n}")]
+    sums_lf = rows.lazy().group_by("cell").agg([pl.col(c).sum() for c in value_cols])
+    hh_lf = (rows.lazy().with_columns(_k=pl.col("cell") * _HH_BLOCK + pl.col("hh_key") + (1 << 31))
+             .group_by("_k").agg([pl.col(c).sum() for n in mags for c in (f"k|{n}", f"c|{n}")])
+             .with_columns(cell=pl.col("_k") // _HH_BLOCK, hh_key=pl.col("_k") % _HH_BLOCK - (1 << 31)).drop("_k"))
+    sums, hh = pl.collect_all([sums_lf, hh_lf])
+    # a household in two cells of one population (two afdelinger) would need re-summing when pooled
+    pop_hh = (hh["cell"] % 3) * _HH_BLOCK + hh["hh_key"]
+    if pop_hh.is_duplicated().any():
+        return None
+    n_afd = len(ids)
+    units, pairs = _pooled_units(afd, lookup)
+    n_cells, n_pooled = 3 * n_afd, 3 * len(units)
+    pair_cell = np.concatenate([pairs["code"].to_numpy() * 3 + p for p in range(3)])
+    pooled_cell = np.concatenate([pairs["u"].to_numpy() * 3 + p for p in range(3)])
+    stats = {n: _stats(hh, n, n_cells, pair_cell, pooled_cell, n_pooled, rules=rules) for n in mags}
+    wide = pl.concat([
+        sums.rename({"cell": "g"}),
+        sums.with_columns(code=pl.col("cell") // 3).join(pairs, on="code")
+        .group_by(g=n_cells + pl.col("u") * 3 + pl.col("cell") % 3).agg(pl.col(value_cols).sum()),
+    ], how="vertical_relaxed")
+    cell_of = pl.concat([
+        pl.DataFrame({"u": np.arange(n_afd), "level": "afdeling", "unit": ids}),
+        units.with_columns(u=pl.col("u") + n_afd),
+    ], how="vertical_relaxed").join(pl.DataFrame({"p": range(3)}), how="cross").select(
+        g=pl.when(pl.col("u") < n_afd).then(pl.col("u") * 3).otherwise(n_cells + (pl.col("u") - n_afd) * 3)
+        + pl.col("p"),
+        level="level", unit="unit", year=pl.when(pl.col("p") == 2).then(year + 1).otherwise(year).cast(pl.Int32),
+        population=pl.col("p").replace_strict(range(3), POPULATIONS, return_dtype=pl.String))
+    return _long(cell_of, wide, stats, measures)
+
+
+def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pooled units ``u``, ``level``, ``unit``; member pairs ``code``, ``u``): the groups, study and sector."""
+    member = group_membership(afd).collect().join(lookup, on="afdeling_id")
+    names = sorted(member["group"].unique().to_list())
+    units = pl.DataFrame({"u": range(len(names) + 2), "level": ["group"] * len(names) + ["comparison"] * 2,
+                          "unit": [*names, "study", "sector"]})
+    study = lookup.filter(afd["helhedsplan_id"].is_not_null())["code"]
+    pairs = pl.concat([
+        member.select("code", u=pl.col("group").replace_strict(names, range(len(names)), return_dtype=pl.Int64)),
+        pl.DataFrame({"code": study, "u": len(names)}, schema={"code": pl.Int64, "u": pl.Int64}),
+        lookup.select("code", u=pl.lit(len(names) + 1, pl.Int64)),
+    ])
+    return units, pairs
+
+
+def _stats(hh: pl.DataFrame, name: str, n_cells: int, pair_cell: np.ndarray, pooled_cell: np.ndarray,
+           n_pooled: int, *, rules: Rules) -> dict[str, np.ndarray]:
+    """Dominance statistics of one magnitude measure for every afdeling cell, then every pooled cell.
+
+    A pooled cell's k largest households are among the k largest of its
+    afdeling cells (each household is in one), so pooling needs only each
+    afdeling cell's k largest values, not its households again.
+    """
+    ks = list(range(1, max(2, rules.dominance_n) + 1))
+    sel = (hh[f"k|{name}"] > 0).to_numpy() & hh[f"c|{name}"].is_not_null().to_numpy()
+    cell, a = hh["cell"].to_numpy()[sel], np.abs(hh[f"c|{name}"].to_numpy()[sel])
+    prefix = top_sums(cell, a, n_cells, ks)
+    values = np.diff(np.column_stack([np.zeros(n_cells), *(prefix[k] for k in ks)]), axis=1)  # k-th largest
+    units = np.bincount(cell, minlength=n_cells)
+    abs_total = np.bincount(cell, weights=a, minlength=n_cells)
+    pooled = top_sums(np.repeat(pooled_cell, len(ks)), values[pair_cell].ravel(), n_pooled, ks)
+    out = {"units": np.concatenate([units, np.bincount(pooled_cell, weights=units[pair_cell], minlength=n_pooled)
+                                    .astype(np.int64)]),
+           "abs_total": np.concatenate([abs_total, np.bincount(pooled_cell, weights=abs_total[pair_cell],
+                                                               minlength=n_pooled)])}
+    for key, of in (("top1", lambda t: t[1]), ("top2", lambda t: t[2] - t[1]),
+                    ("top_n", lambda t: t[rules.dominance_n])):
+        out[key] = np.concatenate([of(prefix), of(pooled)])
+    return out
