@@ -38,7 +38,10 @@ from queries.cells import NEEDED
 print(scan_panel(sys.argv[1], include_base=True).select(NEEDED).collect().height)
 """
 
-FOUR = """
+# as `socialmix measures` runs (the CLI sets the stage's allocator before polars loads)
+ALLOC = "from socialmix.cli import set_allocator; set_allocator('measures')\n"
+
+FOUR = ALLOC + """
 import sys, polars as pl
 from panel.schema import scan_afdelinger, scan_moves, scan_panel
 from queries.populations import panel_years, rows_for
@@ -89,7 +92,7 @@ SELECT population, afd AS afdeling_id, year,
 FROM rows GROUP BY ALL) TO '{dest}' (FORMAT parquet)''')
 """
 
-MEASURES = """
+MEASURES = ALLOC + """
 import sys, polars as pl
 from queries.cells import compute_cells
 from queries.disclosure import load_rules

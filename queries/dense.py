@@ -107,22 +107,31 @@ def few_group_stats(group: np.ndarray, contrib: np.ndarray, n_groups: int, *, ru
     k and drops nearly everything else; the few candidates left are split by
     a stable sort and their tops found by ``np.partition``. Exact.
     """
+    return stats_from_top(*few_group_top(group, contrib, n_groups, rules=rules), rules=rules)
+
+
+def few_group_top(group: np.ndarray, contrib: np.ndarray, n_groups: int, *,
+                  rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(units, absolute total, the largest absolute values largest first) per group; see :func:`few_group_stats`."""
     a = np.abs(contrib)
     if n_groups == 1:  # group is all zeros: no passes over it
         units, abs_total = np.array([len(a)]), np.array([a.sum()])
     else:
         units = np.bincount(group, minlength=n_groups)
         abs_total = np.bincount(group, weights=a, minlength=n_groups)
-    ks = sorted({1, 2, rules.dominance_n})
-    kmax = max(ks)
-    tops = {k: np.zeros(n_groups) for k in ks}
+    kmax = max(2, rules.dominance_n)
     stride = 64
     if n_groups > 1 and len(a) > 16 * stride * n_groups:
         threshold = _top_values(group[::stride], a[::stride], n_groups, kmax)[:, -1]  # 0: keep the group whole
         cand = np.flatnonzero(a >= threshold[group])
         group, a = group[cand], a[cand]
-    top = _top_values(group, a, n_groups, kmax)
-    for k in ks:
+    return units, abs_total, _top_values(group, a, n_groups, kmax)
+
+
+def stats_from_top(units: np.ndarray, abs_total: np.ndarray, top: np.ndarray, *, rules: Rules) -> dict[str, np.ndarray]:
+    """The statistics of :func:`stats_by_group` from each group's largest values (a row per group)."""
+    tops = {k: np.zeros(len(units)) for k in sorted({1, 2, rules.dominance_n})}
+    for k in tops:
         for j in range(min(k, top.shape[1])):  # left to right, as a top-k sum
             tops[k] += top[:, j]
     return {"units": units, "top1": tops[1], "top2": tops[2] - tops[1], "top_n": tops[rules.dominance_n],
@@ -178,8 +187,9 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
         np.maximum.at(counted, slot, k.view(np.uint8))
         c_h = np.bincount(slot, weights=c, minlength=n_slots)
         whole = np.flatnonzero(counted)
-        st = few_group_stats(np.zeros(1, dtype=np.int64), c_h[whole], 1, rules=rules)  # (group unused)
-        pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in st.items()}}))
+        if split is not None:  # the population's households are not the municipalities' (kom, household) parts
+            st = few_group_stats(np.zeros(1, dtype=np.int64), c_h[whole], 1, rules=rules)  # (group unused)
+            pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in st.items()}}))
         one = whole if split is None else whole[~split[whole]]
         groups, contrib = home[one], c_h[one]
         if split is not None:  # per (municipality, household) for the few households spanning municipalities
@@ -188,7 +198,12 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
                 "g", "s").agg(pl.col("k").any(), pl.col("c").sum()).filter(pl.col("k"))
             groups = np.concatenate([groups, pair["g"].to_numpy()])
             contrib = np.concatenate([contrib, pair["c"].to_numpy()])
-        st = few_group_stats(groups, contrib, n_kom, rules=rules)
+        units, abs_total, top = few_group_top(groups, contrib, n_kom, rules=rules)
+        st = stats_from_top(units, abs_total, top, rules=rules)
+        if split is None:  # every household in one municipality: the population's largest are among theirs
+            best = np.sort(top.ravel())[::-1][None, :top.shape[1]]
+            pop = stats_from_top(np.array([units.sum()]), np.array([abs_total.sum()]), best, rules=rules)
+            pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in pop.items()}}))
         keep = st["units"] > 0
         kom_parts.append(pl.DataFrame({"kom": kom_of_code[keep], "measure": name,
                                        **{s: v[keep] for s, v in st.items()}}))

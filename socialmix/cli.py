@@ -17,12 +17,24 @@ from pathlib import Path
 
 from socialmix import __version__
 
-# Polars' allocator (jemalloc) returns freed memory to the kernel within moments; the stages free and
-# re-allocate year-sized buffers every second, so every year paid again in page faults. Keeping freed pages
-# 2 s (and purging them in one step, muzzy 0) roughly halved the build's system time at whole-population scale
-# (23 -> 12-14 CPU-s) for ~0.1 GB more peak RSS (5 s: 9 CPU-s but +0.4 GB, too close to the 4 GB budget).
-# Must be set before polars is first imported; a value already in the environment wins.
-os.environ.setdefault("_RJEM_MALLOC_CONF", "dirty_decay_ms:2000,muzzy_decay_ms:0")
+ALLOCATOR_ENV = "_RJEM_MALLOC_CONF"  # polars' jemalloc reads it once, when polars is first loaded
+
+
+def set_allocator(command: str) -> None:
+    """Put the stage's allocator setting (``allocator`` in stages.toml) in the environment before polars loads.
+
+    Polars' jemalloc returns freed memory to the kernel within moments, but the
+    stages free and re-allocate year-sized buffers every second, so each year
+    paid again in page faults. A value already in the environment wins, and
+    nothing is changed once polars is loaded (it would have no effect).
+    """
+    if "polars" in sys.modules:
+        return
+    from panel.config import load_config
+
+    conf = load_config("socialmix", "stages.toml")["stages"].get(command, {}).get("allocator")
+    if conf:
+        os.environ.setdefault(ALLOCATOR_ENV, conf)
 
 DEFAULT_YEARS = "2004-2013"
 DEMO_PERSONS = 150_000
@@ -283,6 +295,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     a = parser.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in manifest.json
+    set_allocator(a.command)
     logging.basicConfig(level=logging.INFO if a.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     from panel import progress
