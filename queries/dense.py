@@ -172,10 +172,11 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
     home = np.full(n_slots, -1, dtype=np.int32)
     home[slot] = code  # some member's municipality; a household spanning two shows a mismatch
     split_person = home[slot] != code
-    split = None
+    split = split_rows = None
     if split_person.any():
         split = np.zeros(n_slots, dtype=bool)
         split[slot[split_person]] = True
+        split_rows = np.flatnonzero(split[slot])
     del split_person
     kom_parts, pop_parts = [], []
     for name, m in measures.items():
@@ -187,23 +188,30 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
         np.maximum.at(counted, slot, k.view(np.uint8))
         c_h = np.bincount(slot, weights=c, minlength=n_slots)
         whole = np.flatnonzero(counted)
-        if split is not None:  # the population's households are not the municipalities' (kom, household) parts
-            st = few_group_stats(np.zeros(1, dtype=np.int64), c_h[whole], 1, rules=rules)  # (group unused)
-            pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in st.items()}}))
         one = whole if split is None else whole[~split[whole]]
-        groups, contrib = home[one], c_h[one]
+        units, abs_total, top = few_group_top(home[one], c_h[one], n_kom, rules=rules)
+        # a household's largest contributions are among its municipality's largest: the population's
+        # largest are among the municipalities' (plus, whole, the households spanning municipalities)
+        pop_units, pop_abs, pop_top = units.sum(), abs_total.sum(), top.ravel()
         if split is not None:  # per (municipality, household) for the few households spanning municipalities
-            rows = np.flatnonzero(split[slot])
-            pair = pl.DataFrame({"g": code[rows], "s": slot[rows], "k": k[rows], "c": c[rows]}).group_by(
-                "g", "s").agg(pl.col("k").any(), pl.col("c").sum()).filter(pl.col("k"))
-            groups = np.concatenate([groups, pair["g"].to_numpy()])
-            contrib = np.concatenate([contrib, pair["c"].to_numpy()])
-        units, abs_total, top = few_group_top(groups, contrib, n_kom, rules=rules)
+            pair = pl.DataFrame({"g": code[split_rows], "s": slot[split_rows], "k": k[split_rows],
+                                 "c": c[split_rows]}).group_by("g", "s").agg(pl.col("k").any(), pl.col("c").sum())
+            pair = pair.filter(pl.col("k"))
+            p_units, p_abs, p_top = few_group_top(pair["g"].to_numpy(), pair["c"].to_numpy(), n_kom, rules=rules)
+            units, abs_total = units + p_units, abs_total + p_abs
+            top = -np.sort(-np.concatenate([top, p_top], axis=1), axis=1)[:, :top.shape[1]]
+            spanning = c_h[whole[split[whole]]]
+            pop_units += len(spanning)
+            pop_abs += np.abs(spanning).sum()
+            pop_top = np.concatenate([pop_top, np.abs(spanning)])
+        kmax = top.shape[1]
+        best = np.zeros((1, kmax))
+        if len(pop_top):
+            largest = -np.sort(-np.partition(pop_top, max(len(pop_top) - kmax, 0))[-kmax:])
+            best[0, :len(largest)] = largest
+        pop = stats_from_top(np.array([pop_units]), np.array([pop_abs]), best, rules=rules)
+        pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in pop.items()}}))
         st = stats_from_top(units, abs_total, top, rules=rules)
-        if split is None:  # every household in one municipality: the population's largest are among theirs
-            best = np.sort(top.ravel())[::-1][None, :top.shape[1]]
-            pop = stats_from_top(np.array([units.sum()]), np.array([abs_total.sum()]), best, rules=rules)
-            pop_parts.append(pl.DataFrame({"measure": [name], **{s: v for s, v in pop.items()}}))
         keep = st["units"] > 0
         kom_parts.append(pl.DataFrame({"kom": kom_of_code[keep], "measure": name,
                                        **{s: v[keep] for s, v in st.items()}}))
