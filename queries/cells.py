@@ -27,7 +27,15 @@ import numpy as np
 import polars as pl
 
 from panel.progress import step
-from panel.schema import IN_KINDS, OUT_KINDS, PANEL_SCHEMA, scan_afdelinger, scan_moves, scan_panel
+from panel.schema import (
+    IN_KINDS,
+    OUT_KINDS,
+    PANEL_SCHEMA,
+    record_years,
+    scan_afdelinger,
+    scan_moves,
+    scan_panel,
+)
 from queries.afdeling_dense import dense_afdeling_cells
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
@@ -78,10 +86,9 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
     if lo is None or lo < 0 or hi > max(4 * ind.height, 1 << 23):
         return None
     pid = pid_s.to_numpy()
-    rows = np.arange(ind.height, dtype=np.int32)
     pos = np.full(int(hi) + 1, -1, dtype=np.int32)
-    pos[pid] = rows
-    if not np.array_equal(pos[pid], rows):  # a person_id on two rows: use the join
+    pos[pid] = np.arange(ind.height, dtype=np.int32)
+    if np.count_nonzero(pos >= 0) != ind.height:  # a person_id on two rows: use the join
         return None
     return pos
 
@@ -293,12 +300,9 @@ def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measu
 def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], config: Mapping | None) -> pl.DataFrame:
     columns = needed_columns(measures)
     years = panel_years(out)
-    rec_years = sorted(scan_panel(out, include_base=True).select(pl.col("year").unique()).collect()["year"])
+    rec_years = record_years(out, include_base=True)
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
-    # each record year feeds the moves of its own and the next year only: split once, not filter per year
-    by_year = moves.partition_by("year", as_dict=True)
-    empty = moves.clear()
 
     def one_year(y: int) -> list[pl.LazyFrame]:
         with step(f"measures: records of {y}"):
@@ -306,11 +310,12 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             if y not in years:  # base year: only the households of the out-movers of the first year
                 only = moves.filter((pl.col("year") == y + 1) & pl.col("kind").is_in(OUT_KINDS))["person_id"]
             rec = _year_records(out, y, config, columns=columns, only=only)
-            near = pl.concat([by_year.get((y,), empty), by_year.get((y + 1,), empty)])
+            near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
             return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True)
 
-    todo = [y for y in rec_years if y in years or y + 1 in years]
+    # the base year (only its out-movers' households) last: it evens out the final pair of threads
+    todo = sorted((y for y in rec_years if y in years or y + 1 in years), key=lambda y: (y not in years, y))
     # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps
     with ThreadPoolExecutor(max_workers=YEAR_THREADS) as pool:
         frames = [f for kom in pool.map(one_year, todo) for f in kom]

@@ -24,7 +24,7 @@ from typing import Literal, get_args
 import polars as pl
 
 from panel.errors import InputError
-from panel.schema import GROUPS, IN_KINDS, OUT_KINDS, scan_afdelinger, scan_moves, scan_panel
+from panel.schema import GROUPS, IN_KINDS, OUT_KINDS, record_years, scan_afdelinger, scan_moves, scan_panel
 from queries.household import add_household_columns
 
 Population = Literal["stock", "in", "out"]
@@ -106,7 +106,7 @@ def rows_for(population: Population, records: pl.LazyFrame, moves: pl.LazyFrame,
 
 def panel_years(out: str | Path) -> list[int]:
     """The panel years of OUT (without the base year)."""
-    return sorted(scan_panel(out).select(pl.col("year").unique()).collect()["year"].to_list())
+    return record_years(out)
 
 
 def records(out: str | Path) -> pl.LazyFrame:
