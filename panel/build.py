@@ -24,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -46,7 +47,15 @@ from panel.regconfig import (
     lookup_files,
     register_files,
 )
-from panel.schema import AFDELING_FILE, BASE_DIR, MOVES_FILE, PANEL_DIR, PANEL_SCHEMA, RECONCILIATION_FILE
+from panel.schema import (
+    AFDELING_FILE,
+    BASE_DIR,
+    HOUSEHOLD_METADATA,
+    MOVES_FILE,
+    PANEL_DIR,
+    PANEL_SCHEMA,
+    RECONCILIATION_FILE,
+)
 
 PARQUET_OPTIONS: dict[str, Any] = {"compression": "lz4", "statistics": True, "row_group_size": 1 << 20}
 #: read year t+1 while year t is processed (one more year of registers in memory)
@@ -86,9 +95,9 @@ def _check_years(years: tuple[int, int]) -> tuple[int, int]:
     return y1, y2
 
 
-def _write(df: pl.DataFrame, path: Path) -> None:
+def _write(df: pl.DataFrame, path: Path, metadata: dict[str, str] | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.write_parquet(path, **PARQUET_OPTIONS)
+    df.write_parquet(path, **PARQUET_OPTIONS, metadata=metadata)
 
 
 def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2013),
@@ -150,7 +159,8 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
                 del py  # the hidden join columns are no longer needed while writing
                 if writing is not None:
                     writing.result()
-                writing = writer.submit(_write, panel, tmp / sub / f"year={year}" / "part-0.parquet")
+                writing = writer.submit(_write, panel, tmp / sub / f"year={year}" / "part-0.parquet",
+                                        {HOUSEHOLD_METADATA: json.dumps(cfg["derive"]["household"], sort_keys=True)})
                 move_counts = None
                 if prev is not None:
                     m = classify_moves(prev.lazy(), cur.lazy(), year).collect()

@@ -150,6 +150,7 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
             pl.col("income_2013").sum().over("_hh").alias("hh_income_2013"),
             pl.len().over("_hh").cast(pl.Int16).alias("hh_size"),
             pl.col("person_id").min().over("_hh").alias("household_id"),
+            *household_composition(d["household"]),
         )
     )
     keep = [pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()]
@@ -174,6 +175,24 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
     if ids.height >= 2**31:
         raise InputError("more than 2^31 distinct persons", file=fb.path, column=fb.columns["PNR"])
     return out, ids, counts
+
+
+def household_composition(hd: dict) -> list[pl.Expr]:
+    """Members of the person's household by age band, and whether one is resource-strong (window sums).
+
+    Computed here, where the household windows are taken anyway, so the
+    measures need not count every household of every year again.
+    """
+    age = pl.col("age")
+    lo, hi = hd["resource_strong_ages"]
+    rs = age.is_between(lo, hi) & pl.col("SOCIO").is_in(hd["resource_strong_socio"])
+    return [
+        (age >= hd["adult_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_adults"),
+        (age >= hd["equivalence_adult_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_n14"),
+        (age < hd["equivalence_adult_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_u14"),
+        (age < hd["child_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_children"),
+        rs.fill_null(False).any().over("_hh").alias("hh_rs"),
+    ]
 
 
 def year_counts(py: pl.DataFrame) -> dict[str, int]:

@@ -34,7 +34,15 @@ PANEL_SCHEMA: dict[str, pl.DataType] = {
     "hh_size": pl.Int16(),  # persons in the household (BEF, same year)
     "kom": pl.Int16(),  # municipality: BEF KOM if delivered, else the afdeling's KOM, else null
     "ie_type": pl.Int8(),
+    # household composition (panel/registers.toml [derive.household]); null in panels built before it
+    "hh_adults": pl.Int16(),  # members aged >= adult_age
+    "hh_n14": pl.Int16(),  # members aged >= equivalence_adult_age
+    "hh_u14": pl.Int16(),  # members younger than equivalence_adult_age
+    "hh_children": pl.Int16(),  # members younger than child_age
+    "hh_rs": pl.Boolean(),  # a member is resource-strong (age and AKM category)
 }
+HOUSEHOLD_COMPOSITION = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_rs")
+HOUSEHOLD_METADATA = "socialmix.household"  # parquet key-value metadata: the parameters of those columns
 
 MOVES_SCHEMA: dict[str, pl.DataType] = {
     "person_id": pl.Int32(),
@@ -89,7 +97,24 @@ def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
         for d in dirs
     ]
     lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
-    return lf.select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()])
+    have = set(lf.collect_schema().names())
+    return lf.select([(pl.col(c) if c in have or c not in HOUSEHOLD_COMPOSITION else pl.lit(None)).cast(t).alias(c)
+                      for c, t in PANEL_SCHEMA.items()])
+
+
+def household_parameters(out: str | Path) -> dict | None:
+    """The parameters the panel's household composition columns were built with (None: not built with them).
+
+    Read from the key-value metadata of every panel partition; None unless all agree.
+    """
+    import json
+
+    files = sorted((Path(out) / PANEL_DIR).glob("year=*/*.parquet")) + sorted(
+        (Path(out) / BASE_DIR).glob("year=*/*.parquet"))
+    found = {pl.read_parquet_metadata(f).get(HOUSEHOLD_METADATA) for f in files}
+    if len(found) != 1 or None in found:
+        return None
+    return json.loads(found.pop())
 
 
 def record_years(out: str | Path, *, include_base: bool = False) -> list[int]:

@@ -28,9 +28,11 @@ import polars as pl
 
 from panel.progress import step
 from panel.schema import (
+    HOUSEHOLD_COMPOSITION,
     IN_KINDS,
     OUT_KINDS,
     PANEL_SCHEMA,
+    household_parameters,
     record_years,
     scan_afdelinger,
     scan_moves,
@@ -40,7 +42,7 @@ from queries.afdeling_dense import dense_afdeling_cells
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
-from queries.household import household_columns_frame, household_key
+from queries.household import household_columns_frame, household_key, panel_composition_usable
 from queries.populations import group_membership, panel_years
 from queries.registry import Measure, registry
 
@@ -53,7 +55,7 @@ def needed_columns(measures: Mapping[str, Measure]) -> list[str]:
     cols = set(BASE_COLUMNS)
     for m in measures.values():
         cols |= set(m.value.meta.root_names()) | set(m.population.meta.root_names())
-    return [c for c in PANEL_SCHEMA if c in cols]
+    return [c for c in PANEL_SCHEMA if c in cols and c not in HOUSEHOLD_COMPOSITION]  # those: see _year_records
 
 
 NEEDED = tuple(needed_columns(registry()))
@@ -62,14 +64,20 @@ KOM_UNKNOWN = "unknown"
 
 
 def _year_records(out: Path, year: int, config: Mapping | None, *, columns: list[str],
-                  only: pl.Series | None = None) -> pl.DataFrame:
-    """Records of one year with household columns; ``only``: keep the households of these persons."""
+                  only: pl.Series | None = None, from_panel: bool = False) -> pl.DataFrame:
+    """Records of one year with household columns; ``only``: keep the households of these persons.
+
+    ``from_panel``: the panel's household composition columns are the
+    measures' (:func:`queries.household.panel_composition_usable`), so they
+    are read instead of counted again.
+    """
+    columns = [*columns, *HOUSEHOLD_COMPOSITION] if from_panel else columns
     lf = scan_panel(out, include_base=True).filter(pl.col("year") == year).select(columns)
     if only is not None:
         keyed = lf.with_columns(household_key())
         keep = keyed.filter(pl.col("person_id").is_in(only.implode())).select("hh_key").unique()
         lf = keyed.join(keep, on="hh_key", how="semi").drop("hh_key")
-    return household_columns_frame(lf.collect(), config=config)
+    return household_columns_frame(lf.collect(), config=config, from_panel=from_panel)
 
 
 def _label(df: pl.LazyFrame, level: str, unit: pl.Expr, population: str | None = None) -> pl.LazyFrame:
@@ -301,6 +309,7 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     columns = needed_columns(measures)
     years = panel_years(out)
     rec_years = record_years(out, include_base=True)
+    from_panel = panel_composition_usable(household_parameters(out), config)
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
 
@@ -309,7 +318,7 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             only = None
             if y not in years:  # base year: only the households of the out-movers of the first year
                 only = moves.filter((pl.col("year") == y + 1) & pl.col("kind").is_in(OUT_KINDS))["person_id"]
-            rec = _year_records(out, y, config, columns=columns, only=only)
+            rec = _year_records(out, y, config, columns=columns, only=only, from_panel=from_panel)
             near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
             return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True)

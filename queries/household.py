@@ -10,7 +10,7 @@ only the parents are in the population.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
@@ -18,6 +18,23 @@ import polars as pl
 from queries.registry import measure_config
 
 HOUSEHOLD_COLUMNS = ("hh_key", "hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_resource_strong", "eq_scale")
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
+RESOURCE_STRONG_SOCIO = ["employed", "education"]  # AKM categories of a resource-strong member
+
+
+def panel_composition_usable(params: Mapping[str, Any] | None, config: Mapping[str, Any] | None = None) -> bool:
+    """True if the panel's household columns (built with ``params``, :func:`panel.schema.household_parameters`)
+    are the ones these measures define, so they need not be counted again."""
+    if params is None:
+        return False
+    cfg = dict(config or measure_config())
+    hh = cfg["household"]
+    want = {"adult_age": cfg["ages"]["adult_min"], "equivalence_adult_age": hh["equivalence_adult_age"],
+            "child_age": hh["child_age"],
+            "resource_strong_ages": [hh["resource_strong_min_age"], hh["resource_strong_max_age"]],
+            "resource_strong_socio": RESOURCE_STRONG_SOCIO}
+    return all(k in params and list(params[k]) == list(v) if isinstance(v, list) else params.get(k) == v
+               for k, v in want.items())
 
 
 def household_key() -> pl.Expr:
@@ -48,9 +65,10 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     adult_min = cfg["ages"]["adult_min"]
     age = pl.col("age")
     rs_member = (age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-                 & pl.col("socio_category").is_in(["employed", "education"])).fill_null(False)
+                 & pl.col("socio_category").is_in(RESOURCE_STRONG_SOCIO)).fill_null(False)
     # one Int64 join key (year, household): a single-column join is much faster than a two-column one
     year_hh = (pl.col("year").cast(pl.Int64) * (1 << 34) + pl.col("hh_key")).alias("_yhh")
+    records = records.drop([*HOUSEHOLD_COLUMNS, "hh_rs"], strict=False)  # the panel's, if any: counted anew
     keyed = records.with_columns(household_key()).with_columns(year_hh)
     comp = keyed.group_by("_yhh").agg(
         hh_adults=(age >= adult_min).sum().cast(pl.Int16),
@@ -59,15 +77,7 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
         hh_children=(age < hh["child_age"]).sum().cast(pl.Int16),
         _rs=rs_member.any(),
     )
-    n14, u14 = pl.col("hh_n14"), pl.col("hh_u14")
-    w_a, w_c = hh["equivalence_adult_weight"], hh["equivalence_child_weight"]
-    scale = (pl.when(n14 >= 1).then(1 + w_a * (n14 - 1) + w_c * u14)
-             .otherwise(1 + w_c * (u14 - 1))).cast(pl.Float64)
-    return (keyed.join(comp, on="_yhh", how="left").drop("_yhh")
-            .with_columns(eq_scale=scale,
-                          hh_resource_strong=pl.when(pl.col("_rs")).then(True)
-                          .when(pl.col("socio_category").is_not_null()).then(False))
-            .drop("_rs"))
+    return _finish(keyed.join(comp, on="_yhh", how="left").drop("_yhh"), cfg)
 
 
 # Dense counting packs the five per-household counts into one integer per person: 8 bits a field,
@@ -77,7 +87,8 @@ _FLAGS = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "_rs")
 _MEMBERS = _FIELD ** len(_FLAGS)
 
 
-def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] | None = None) -> pl.DataFrame:
+def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] | None = None,
+                            from_panel: bool = False) -> pl.DataFrame:
     """:func:`add_household_columns` for one year already in memory, by one dense count.
 
     ``household_id`` is a per-year surrogate (the smallest ``person_id`` of the
@@ -101,11 +112,13 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     """
     from queries.dense import household_slots
 
+    cfg = dict(config or measure_config())
+    if from_panel:  # the build counted the households (see :func:`panel_composition_usable`)
+        return _finish(records.with_columns(household_key(), _rs=pl.col("hh_rs")).drop("hh_rs"), cfg)
     slots = household_slots(records) if records.height and records["year"].n_unique() == 1 else None
     if slots is None:
         return add_household_columns(records.lazy(), config=config).collect()
     slot, n_slots = slots
-    cfg = dict(config or measure_config())
     hh = cfg["household"]
     age = pl.col("age")
     flags = [
@@ -114,7 +127,7 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
         age < hh["equivalence_adult_age"],
         age < hh["child_age"],
         age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-        & pl.col("socio_category").is_in(["employed", "education"]),
+        & pl.col("socio_category").is_in(RESOURCE_STRONG_SOCIO),
     ]
     packed = pl.lit(float(_MEMBERS))
     for i, flag in enumerate(flags):
@@ -126,13 +139,19 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     # each person's household sums; byte i of the little-endian integer is field i
     fields = per_hh.astype("<i8")[slot].view(np.uint8).reshape(-1, 8)
     counts = {name: pl.Series(name, fields[:, i]) for i, name in enumerate(_FLAGS)}
-    out = records.with_columns(household_key()).with_columns(
+    out = records.drop("hh_rs", strict=False).with_columns(household_key()).with_columns(
         *(c.cast(pl.Int16) for n, c in counts.items() if n != "_rs"), _rs=counts["_rs"] > 0)
+    return _finish(out, cfg)
+
+
+def _finish(frame: FrameT, cfg: Mapping[str, Any]) -> FrameT:
+    """``eq_scale`` and ``hh_resource_strong`` from the member counts and ``_rs`` (a resource-strong member)."""
+    hh = cfg["household"]
     n14, u14 = pl.col("hh_n14"), pl.col("hh_u14")
     w_a, w_c = hh["equivalence_adult_weight"], hh["equivalence_child_weight"]
     scale = (pl.when(n14 >= 1).then(1 + w_a * (n14 - 1) + w_c * u14)
              .otherwise(1 + w_c * (u14 - 1))).cast(pl.Float64)
-    return (out.with_columns(eq_scale=scale,
-                             hh_resource_strong=pl.when(pl.col("_rs")).then(True)
-                             .when(pl.col("socio_category").is_not_null()).then(False))
+    return (frame.with_columns(eq_scale=scale,
+                               hh_resource_strong=pl.when(pl.col("_rs")).then(True)
+                               .when(pl.col("socio_category").is_not_null()).then(False))
             .drop("_rs"))

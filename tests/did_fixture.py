@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from panel.schema import AFDELING_SCHEMA, MOVES_SCHEMA, PANEL_SCHEMA
+from panel.schema import AFDELING_SCHEMA, HOUSEHOLD_COMPOSITION, MOVES_SCHEMA, PANEL_SCHEMA
 
 YEARS = range(2003, 2011)
 
@@ -65,7 +65,7 @@ def write_out(out: Path, *, effect: float, seed: int = 0, residents: int = 40, m
         in_labour_force=pl.lit(True), hh_income_2013=pl.Series(rng.normal(200_000, 30_000, n)),
         household_id=pl.col("person_id"), income_2013=pl.lit(200_000.0), hh_size=pl.lit(1, pl.Int16),
         kom=pl.lit(101, pl.Int16), ie_type=pl.lit(1, pl.Int8),
-    ).select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()])
+    ).select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items() if c not in HOUSEHOLD_COMPOSITION])
     for y in YEARS:
         d = out / ("panel_base" if y == 2003 else "panel") / f"year={y}"
         d.mkdir(parents=True, exist_ok=True)

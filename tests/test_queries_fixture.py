@@ -24,7 +24,7 @@ from pathlib import Path
 
 import polars as pl
 
-from panel.schema import AFDELING_SCHEMA, MOVES_SCHEMA, PANEL_SCHEMA
+from panel.schema import AFDELING_SCHEMA, HOUSEHOLD_COMPOSITION, MOVES_SCHEMA, PANEL_SCHEMA
 
 COLS = ["person_id", "afdeling_id", "age", "non_western", "education_level", "competence_education",
         "socio_category", "in_labour_force", "employed", "hh_income_2013", "household_id", "kom"]
@@ -89,7 +89,7 @@ def year_frame(rows: list[tuple], year: int) -> pl.DataFrame:
         year=pl.lit(year),
         helhedsplan_id=pl.col("afdeling_id").replace_strict(STUDY, default=None),
         sex=pl.lit(1), income_2013=pl.col("hh_income_2013"), hh_size=pl.lit(1), ie_type=pl.lit(1),
-    ).select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()])
+    ).select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items() if c not in HOUSEHOLD_COMPOSITION])
 
 
 def write_out(out: Path, years: dict[int, list[tuple]] | None = None, *, base: dict[int, list[tuple]] | None = None,

@@ -1,0 +1,74 @@
+"""The build writes the household composition; the measures use it only when it is theirs.
+
+The panel's columns (window sums in ``panel.derive``) are checked against the
+measures' own group_by count (``queries.household.add_household_columns``),
+and ``compute_cells`` gives the same cells reading them as counting anew.
+"""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+import queries.cells as cells_module
+from panel.build import build
+from panel.schema import HOUSEHOLD_COMPOSITION, household_parameters, scan_panel
+from queries.cells import compute_cells
+from queries.disclosure import load_rules
+from queries.household import (
+    HOUSEHOLD_COLUMNS,
+    add_household_columns,
+    household_columns_frame,
+    panel_composition_usable,
+)
+from queries.registry import measure_config
+from socialmix.synth import generate
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("hh_composition")
+    generate(root / "reg", persons=6000, seed=3, effect=0)
+    build(root / "reg", root / "out", years=(2004, 2005))
+    return root / "out"
+
+
+def test_panel_columns_equal_the_measures_own_count(out: Path) -> None:
+    rec = scan_panel(out, include_base=True).collect()
+    assert rec.select(pl.col(HOUSEHOLD_COMPOSITION).null_count().sum()).row(0) == (0,) * 5
+    assert rec["hh_children"].sum() > 0 and rec["hh_rs"].sum() > 0 and (rec["hh_adults"] == 1).sum() > 0
+    for year in (2003, 2004, 2005):
+        one = rec.filter(pl.col("year") == year)
+        counted = add_household_columns(one.lazy()).collect().sort("person_id")
+        read = household_columns_frame(one, from_panel=True).sort("person_id")
+        for col in HOUSEHOLD_COLUMNS:
+            assert read[col].equals(counted[col], check_names=False), (year, col)
+
+
+def test_parameters_travel_with_the_panel(out: Path) -> None:
+    shipped = tomllib.loads((ROOT / "panel" / "registers.toml").read_text(encoding="utf-8"))
+    assert household_parameters(out) == shipped["derive"]["household"]
+    assert panel_composition_usable(household_parameters(out))
+    other = copy.deepcopy(measure_config())
+    other["household"]["child_age"] = 16  # the measures' own definition differs: count anew
+    assert not panel_composition_usable(household_parameters(out), other)
+    assert not panel_composition_usable(None)
+
+
+def test_cells_same_read_or_counted(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    rules = load_rules("dst")
+    read = compute_cells(out, rules=rules)
+    monkeypatch.setattr(cells_module, "household_parameters", lambda _out: None)
+    counted = compute_cells(out, rules=rules)
+    key = ["level", "unit", "year", "population", "measure"]
+    assert read.height == counted.height > 1000
+    assert read.select(key + ["n", "units"]).sort(key).equals(counted.select(key + ["n", "units"]).sort(key))
+    # values to the last bits (the order of floating-point sums is not fixed)
+    assert_frame_equal(read.sort(key), counted.sort(key), rel_tol=1e-12, abs_tol=1e-9)
