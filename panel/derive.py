@@ -185,13 +185,17 @@ def household_composition(hd: dict) -> list[pl.Expr]:
     """
     age = pl.col("age")
     lo, hi = hd["resource_strong_ages"]
-    rs = age.is_between(lo, hi) & pl.col("SOCIO").is_in(hd["resource_strong_socio"])
+    rs = (age.is_between(lo, hi) & pl.col("SOCIO").is_in(hd["resource_strong_socio"])).fill_null(False)
+
+    def members(flag: pl.Expr) -> pl.Expr:  # (a boolean window sum is ~10x slower than an integer one)
+        return flag.cast(pl.Int16).sum().over("_hh").cast(pl.Int16)
+
     return [
-        (age >= hd["adult_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_adults"),
-        (age >= hd["equivalence_adult_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_n14"),
-        (age < hd["equivalence_adult_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_u14"),
-        (age < hd["child_age"]).sum().over("_hh").cast(pl.Int16).alias("hh_children"),
-        rs.fill_null(False).any().over("_hh").alias("hh_rs"),
+        members(age >= hd["adult_age"]).alias("hh_adults"),
+        members(age >= hd["equivalence_adult_age"]).alias("hh_n14"),
+        members(age < hd["equivalence_adult_age"]).alias("hh_u14"),
+        members(age < hd["child_age"]).alias("hh_children"),
+        (rs.cast(pl.Int8).max().over("_hh") > 0).alias("hh_rs"),
     ]
 
 
