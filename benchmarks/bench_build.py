@@ -105,7 +105,10 @@ WHERE b.year BETWEEN {y1 - 1} AND {y2}''')
 panel = '''SELECT person_id, year, afdeling_id, helhedsplan_id, age, sex, non_western, education_level,
        competence_education, socio_category, in_labour_force, employed,
        sum(income_2013) OVER w AS hh_income_2013, min(person_id) OVER w AS household_id, income_2013,
-       count(*) OVER w AS hh_size, kom, ie_type
+       count(*) OVER w AS hh_size, kom, ie_type,
+       count(*) FILTER (WHERE age >= 18) OVER w AS hh_adults, count(*) FILTER (WHERE age >= 14) OVER w AS hh_n14,
+       count(*) FILTER (WHERE age < 14) OVER w AS hh_u14, count(*) FILTER (WHERE age < 18) OVER w AS hh_children,
+       coalesce(bool_or(age BETWEEN 22 AND 59 AND socio_category IN ('employed', 'education')) OVER w, false) AS hh_rs
 FROM py WINDOW w AS (PARTITION BY year, hh)'''
 con.execute(f"CREATE TABLE pan AS {panel}")
 con.execute(f"COPY (SELECT * FROM pan WHERE year >= {y1}) TO '{out}/panel' (FORMAT parquet, PARTITION_BY (year))")
