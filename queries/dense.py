@@ -184,8 +184,8 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
             continue
         k = ind[f"k|{name}"].to_numpy()
         c = ind[f"c|{name}"].to_numpy()
-        counted = np.zeros(n_slots, dtype=np.uint8)
-        np.maximum.at(counted, slot, k.view(np.uint8))
+        counted = np.zeros(n_slots, dtype=bool)
+        counted[slot[k]] = True  # (a plain scatter releases the GIL; np.maximum.at holds it)
         c_h = np.bincount(slot, weights=c, minlength=n_slots)
         whole = np.flatnonzero(counted)
         one = whole if split is None else whole[~split[whole]]
