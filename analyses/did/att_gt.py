@@ -20,7 +20,7 @@ dropped. Influence functions are scaled so that ``se = sqrt(sum(IF^2)) / n``
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal, get_args
 
 import numpy as np
@@ -84,34 +84,70 @@ class AttGtResult:
         """The cell table (pyfixest-style name)."""
         return self.table
 
-    def pretest(self) -> dict[str, float]:
+    def pretest(self, *, permutations: int = 0, seed: int | None = None) -> dict[str, float]:
         """Wald test that every pre-treatment ATT(g,t) is zero (R did's parallel-trends pre-test).
 
         Uses the analytic (cluster-summed) covariance of the influence
-        functions and its pseudo-inverse; ``df`` is the rank.
+        functions and its pseudo-inverse; ``df`` is the rank. With few units
+        per cohort that covariance rests on a handful of observations and the
+        chi-square p-value rejects far too often (placebo simulation, 5
+        cohorts, no effect: 100 % at 2 units per cohort, 23 % at 20). With
+        ``permutations`` > 0 the statistic is also referred to its
+        randomization distribution -- the cohorts re-dealt at random among the
+        units (among the clusters when each cluster has one cohort), every
+        ATT(g,t) recomputed -- which holds its size whenever adoption timing
+        is exchangeable (``p_perm``; the same simulation: 3-7 %).
         """
-        from scipy import stats
+        stat = _wald(self.table, self.inf, self.units.cluster, self.n_units)
+        if not permutations or stat["df"] == 0:
+            return stat
+        rng = np.random.default_rng(seed)
+        u, opts = self.units, self.options
+        deal = _dealer(u.cohort, u.cluster)
+        hits = 0
+        for _ in range(permutations):
+            perm = replace(u, cohort=deal(rng))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                tab, inf = compute_cells(perm, control=opts["control"], base_period=opts["base_period"],
+                                         anticipation=opts["anticipation"],
+                                         allow_unbalanced=opts.get("allow_unbalanced", False), pre_only=True)
+            hits += _wald(tab, inf, u.cluster, self.n_units)["chi2"] >= stat["chi2"]
+        return {**stat, "permutations": permutations, "p_perm": (1 + hits) / (1 + permutations)}
 
-        tab = self.table
-        att = tab.get_column("att").to_numpy()
-        pre = ~tab.get_column("post").to_numpy() & ~np.isnan(att)
-        inf = np.nan_to_num(self.inf[:, pre])
-        pre_idx = np.nonzero(pre)[0][np.abs(inf).sum(axis=0) > 0]
-        inf = np.nan_to_num(self.inf[:, pre_idx])
-        if len(pre_idx) == 0:
-            return {"chi2": np.nan, "df": 0, "p_value": np.nan}
-        c = self.units.cluster
-        if c is not None:
-            s = np.zeros((int(c.max()) + 1, inf.shape[1]))
-            np.add.at(s, c, inf)
-        else:
-            s = inf
-        v = s.T @ s / self.n_units ** 2
-        b = att[pre_idx]
-        # small cluster counts make V nearly singular: drop directions below 1e-6 of the largest
-        rank = int(np.linalg.matrix_rank(v, tol=1e-6 * np.abs(v).max()))
-        chi2 = float(b @ np.linalg.pinv(v, rcond=1e-6, hermitian=True) @ b)
-        return {"chi2": chi2, "df": rank, "p_value": float(stats.chi2.sf(chi2, rank))}
+
+def _wald(tab: pl.DataFrame, inf_all: np.ndarray, cluster: np.ndarray | None, n: int) -> dict[str, float]:
+    """Wald statistic of the pre-treatment cells of ``tab`` with the cluster-summed IF covariance."""
+    from scipy import stats
+
+    att = tab.get_column("att").to_numpy()
+    pre = ~tab.get_column("post").to_numpy() & ~np.isnan(att)
+    inf = np.nan_to_num(inf_all[:, pre])
+    pre_idx = np.nonzero(pre)[0][np.abs(inf).sum(axis=0) > 0]
+    inf = np.nan_to_num(inf_all[:, pre_idx])
+    if len(pre_idx) == 0:
+        return {"chi2": np.nan, "df": 0, "p_value": np.nan}
+    if cluster is not None:
+        s = np.zeros((int(cluster.max()) + 1, inf.shape[1]))
+        np.add.at(s, cluster, inf)
+    else:
+        s = inf
+    v = s.T @ s / n ** 2
+    b = att[pre_idx]
+    # small cluster counts make V nearly singular: drop directions below 1e-6 of the largest
+    rank = int(np.linalg.matrix_rank(v, tol=1e-6 * np.abs(v).max()))
+    chi2 = float(b @ np.linalg.pinv(v, rcond=1e-6, hermitian=True) @ b)
+    return {"chi2": chi2, "df": rank, "p_value": float(stats.chi2.sf(chi2, rank))}
+
+
+def _dealer(cohort: np.ndarray, cluster: np.ndarray | None):
+    """A function rng -> the cohorts re-dealt at random (by cluster when cohorts are constant within clusters)."""
+    if cluster is not None:
+        first = np.full(int(cluster.max()) + 1, -1, dtype=np.int64)
+        first[cluster] = cohort  # some unit's cohort per cluster
+        if np.array_equal(first[cluster], cohort):
+            return lambda rng: rng.permutation(first)[cluster]
+    return lambda rng: rng.permutation(cohort)
 
 
 # ---------------------------------------------------------------- preparation
@@ -216,8 +252,8 @@ def _cell_unbalanced(y: np.ndarray, t_col: int, b_col: int, treat: np.ndarray, c
 
 
 def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int,
-                  allow_unbalanced: bool) -> tuple[pl.DataFrame, np.ndarray]:
-    """Every ATT(g,t) cell of R did's loop (pure: Units in, table and IF matrix out)."""
+                  allow_unbalanced: bool, pre_only: bool = False) -> tuple[pl.DataFrame, np.ndarray]:
+    """Every ATT(g,t) cell of R did's loop (pure: Units in, table and IF matrix out); ``pre_only``: t < g."""
     periods, g_unit, w = u.periods, u.cohort, u.weight
     glist = np.sort(np.unique(g_unit[g_unit > 0]))
     never = g_unit == 0
@@ -239,6 +275,8 @@ def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int
         for ti in range(tfac, len(periods)):
             t = int(periods[ti])
             post = g <= t
+            if post and pre_only:
+                continue
             b = last_pre if (post or base_period == "universal") else ti - 1
             if base_period == "universal" and b == ti:
                 rows.append((int(g), t, 0.0, post))
@@ -320,6 +358,7 @@ def att_gt(
         (pl.col("time") - pl.col("cohort")).alias("event_time"), pl.Series("se", se, dtype=pl.Float64)
     ).select("cohort", "time", "event_time", "att", "se", "post")
     options = dict(control=control, base_period=base_period, anticipation=anticipation,
+                   allow_unbalanced=allow_unbalanced,
                    bootstrap=bootstrap, multiplier=multiplier, alpha=alpha, seed=seed)
     res = AttGtResult(table=table, inf=inf, units=u, options=options)
     if bootstrap:

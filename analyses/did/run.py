@@ -218,14 +218,17 @@ def estimate_att_gt(s: pl.DataFrame, cfg: dict, *, bootstrap: int, seed: int,
         add("calendar", res.aggregate("calendar", overall=True), lambda r: all_post)
         if c.get("cells", True):
             add("cell", cells, lambda r: [r["cohort"]], cohort="cohort", time="time", event_time="event_time")
-    return rows, {"att_gt_pretest": res.pretest()}
+    return rows, {"att_gt_pretest": res.pretest(permutations=c.get("pretest_permutations", 0), seed=seed)}
 
 
 # ---------------------------------------------------------------- output
 def _fmt_test(t: dict) -> str:
     if "F" in t:
         return f"F({t['df']}, G-1) = {t['F']:.3f}, p = {t['p_value']:.4f}"
-    return f"chi2({t['df']}) = {t['chi2']:.3f}, p = {t['p_value']:.4f}"
+    text = f"chi2({t['df']}) = {t['chi2']:.3f}, p = {t['p_value']:.4f}"
+    if "p_perm" in t:
+        text += f", randomization p = {t['p_perm']:.3f} ({t['permutations']} re-dealings of the cohorts)"
+    return text
 
 
 def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str | Path | None = None) -> None:
@@ -255,9 +258,10 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
                f"{cfg['att_gt']['control']} controls, {cfg['att_gt']['base_period']} base period, "
                f"{bootstrap} {cfg['att_gt']['multiplier']} multiplier-bootstrap draws (seed {seed}); "
                f"disclosure: {rules.describe()}",
-               "pre-trend tests: the att_gt pre-period chi2 test over-rejects when cohorts hold few afdelinger "
-               "(under placebo tool labels it rejected 70-100 % at 5 % with 1-3 afdelinger per cohort); read it "
-               "as a screening flag and prefer the event-study F test with binned leads (docs/did.md).", ""]
+               "pre-trend tests: the att_gt pre-period chi2 p-value over-rejects when cohorts hold few afdelinger "
+               "(under placebo tool labels it rejected 70-100 % at 5 % with 1-3 afdelinger per cohort); use its "
+               "randomization p (the same statistic against re-dealt cohorts, valid when adoption timing is "
+               "exchangeable) and the event-study F test with binned leads (docs/did.md).", ""]
     for population in run["populations"]:
         with step(f"did: {population} cells"):
             cells_all = measure_cells(out, population, list(run["measures"]))
