@@ -65,15 +65,18 @@ KOM_UNKNOWN = "unknown"
 
 def _year_records(out: Path, year: int, config: Mapping | None, *, columns: list[str],
                   only: pl.Series | None = None, from_panel: bool = False) -> pl.DataFrame:
-    """Records of one year with household columns; ``only``: keep the households of these persons.
+    """Records of one year with household columns; ``only``: the cells need only these persons' rows.
 
     ``from_panel``: the panel's household composition columns are the
     measures' (:func:`queries.household.panel_composition_usable`), so they
-    are read instead of counted again.
+    are read instead of counted again, and ``only`` keeps just those persons;
+    else their whole households are kept, to count them.
     """
     columns = [*columns, *HOUSEHOLD_COMPOSITION] if from_panel else columns
     lf = scan_panel(out, include_base=True).filter(pl.col("year") == year).select(columns)
-    if only is not None:
+    if only is not None and from_panel:
+        lf = lf.filter(pl.col("person_id").is_in(only.implode()))
+    elif only is not None:
         keyed = lf.with_columns(household_key())
         keep = keyed.filter(pl.col("person_id").is_in(only.implode())).select("hh_key").unique()
         lf = keyed.join(keep, on="hh_key", how="semi").drop("hh_key")
@@ -316,14 +319,14 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     def one_year(y: int) -> list[pl.LazyFrame]:
         with step(f"measures: records of {y}"):
             only = None
-            if y not in years:  # base year: only the households of the out-movers of the first year
+            if y not in years:  # base year: only the out-movers of the first year (and their households)
                 only = moves.filter((pl.col("year") == y + 1) & pl.col("kind").is_in(OUT_KINDS))["person_id"]
             rec = _year_records(out, y, config, columns=columns, only=only, from_panel=from_panel)
             near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
             return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True)
 
-    # the base year (only its out-movers' households) last: it evens out the final pair of threads
+    # the base year (only its out-movers) last: it evens out the final pair of threads
     todo = sorted((y for y in rec_years if y in years or y + 1 in years), key=lambda y: (y not in years, y))
     # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps
     with ThreadPoolExecutor(max_workers=YEAR_THREADS) as pool:
