@@ -7,9 +7,11 @@ of the three populations fed by a record year gets one small integer,
 ``cell = afdeling code * 3 + population`` (the afdeling's row in the
 afdeling table; stock and in-movers are of the record year, out-movers of
 the next), so that sums are one single-key group_by, household contributions
-one group_by on a packed integer, and the dominance statistics of every
-level come straight from numpy arrays indexed by cell
-(:func:`queries.dense.stats_by_group`) without numbering the cells first.
+one group_by on a packed integer, and the dominance statistics come from
+numpy arrays indexed by cell (:func:`queries.dense.top_sums`) without
+numbering the cells first. A pooled cell (a group, the study afdelinger, the
+sector) takes its statistics from its afdeling cells' k largest households
+and their counts and totals, not from the households again.
 
 Pooling afdelinger (groups, study, sector) re-sums a household over the
 afdelinger it is counted for. When every household is counted for one
