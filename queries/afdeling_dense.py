@@ -39,24 +39,20 @@ POPULATIONS = ("stock", "in", "out")  # population code = position
 _HH_BLOCK = 1 << 33  # > the range of hh_key shifted to >= 0 (+-2^31), so (cell, hh_key) packs into one Int64
 
 
-def _codes(ids: pl.Series, lookup: pl.DataFrame) -> pl.Series | None:
-    """Row of each afdeling id in the afdeling table (null stays null); None if an id is not in the table."""
-    code = ids.to_frame("afdeling_id").join(lookup, on="afdeling_id", how="left", maintain_order="left")["code"]
-    return None if code.null_count() != ids.null_count() else code
-
-
 def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year: int, years: list[int],
           pos: np.ndarray | None, measures: Mapping[str, Measure]) -> pl.DataFrame | None:
-    """Indicator rows of the stock and in-movers of ``year`` and the out-movers of year+1, with ``cell``."""
+    """Indicator rows of the stock and in-movers of ``year`` and the out-movers of year+1, with ``cell``.
+
+    One lazy query: the stock's filter, the afdeling codes and the indicators
+    are fused, so the persons' columns are never copied out first. None if an
+    afdeling id is missing from the afdeling table.
+    """
     roots = {c for m in measures.values() for e in (m.value, m.population) for c in e.meta.root_names()}
     need = [c for c in rec.columns if c in roots or c == "hh_key"]
     parts = []
     if year in years:
-        stock = rec.select("afdeling_id", *need).filter(pl.col("afdeling_id").is_not_null())
-        code = _codes(stock["afdeling_id"], lookup)
-        if code is None:
-            return None
-        parts.append(stock.select(need).with_columns(cell=code * 3))
+        parts.append(rec.lazy().filter(pl.col("afdeling_id").is_not_null()).select(*need, counted="afdeling_id")
+                     .with_columns(pop=pl.lit(0, pl.Int64)))
     for pop, y, kinds, side in ((1, year, IN_KINDS, "to_afdeling"), (2, year + 1, OUT_KINDS, "from_afdeling")):
         if y not in years or (pop == 1 and year not in years):
             continue
@@ -70,13 +66,13 @@ def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year:
             r[inside] = pos[pid[inside]]
             found = r >= 0
             rows = rec.select(need)[r[found]].with_columns(counted=mv[side].filter(pl.Series(found)))
-        code = _codes(rows["counted"], lookup)
-        if code is None:
-            return None
-        parts.append(rows.select(need).with_columns(cell=code * 3 + pop))
+        parts.append(rows.lazy().select(*need, "counted").with_columns(pop=pl.lit(pop, pl.Int64)))
     if not parts:
         return pl.DataFrame()
-    return indicators(pl.concat(parts).lazy(), ["cell"], measures).collect()
+    coded = (pl.concat(parts).join(lookup.lazy(), left_on="counted", right_on="afdeling_id", how="left")
+             .with_columns(cell=pl.col("code") * 3 + pl.col("pop")))
+    out = indicators(coded, ["cell"], measures).collect()
+    return None if out["cell"].null_count() else out
 
 
 def _long(cell_of: pl.DataFrame, sums: pl.DataFrame, stats: Mapping[str, Mapping[str, np.ndarray]],
