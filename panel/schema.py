@@ -106,6 +106,11 @@ def household_parameters(out: str | Path) -> dict | None:
     """The parameters the panel's household composition columns were built with (None: not built with them).
 
     Read from the key-value metadata of every panel partition; None unless all agree.
+
+    Examples
+    --------
+    >>> household_parameters("OUT")["child_age"]  # doctest: +SKIP
+    18
     """
     import json
 
@@ -122,6 +127,11 @@ def record_years(out: str | Path, *, include_base: bool = False) -> list[int]:
 
     Scanning the ``year`` column of every file costs ~0.2 s at whole-population
     scale; the partition names say the same.
+
+    Examples
+    --------
+    >>> record_years("OUT", include_base=True)  # doctest: +SKIP
+    [2003, 2004, 2005]
     """
     out = Path(out)
     _need(out / PANEL_DIR, "panel")

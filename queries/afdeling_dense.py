@@ -102,6 +102,11 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
     None when the general path is needed (an afdeling id missing from the
     afdeling table, or a household counted for two afdelinger in one
     population).
+
+    Examples
+    --------
+    >>> cells = dense_afdeling_cells(rec, moves, afd, year=2010, years=list(range(2004, 2014)),
+    ...                              measures=registry(), rules=load_rules("dst"))  # doctest: +SKIP
     """
     ids = afd["afdeling_id"]
     lookup = pl.DataFrame({"afdeling_id": ids, "code": pl.Series(np.arange(len(ids)), dtype=pl.Int64)})

@@ -24,7 +24,17 @@ RESOURCE_STRONG_SOCIO = ["employed", "education"]  # AKM categories of a resourc
 
 def panel_composition_usable(params: Mapping[str, Any] | None, config: Mapping[str, Any] | None = None) -> bool:
     """True if the panel's household columns (built with ``params``, :func:`panel.schema.household_parameters`)
-    are the ones these measures define, so they need not be counted again."""
+    are the ones these measures define, so they need not be counted again.
+
+    Examples
+    --------
+    >>> panel_composition_usable({"adult_age": 18, "equivalence_adult_age": 14, "child_age": 18,
+    ...                           "resource_strong_ages": [22, 59],
+    ...                           "resource_strong_socio": ["employed", "education"]})
+    True
+    >>> panel_composition_usable(None)
+    False
+    """
     if params is None:
         return False
     cfg = dict(config or measure_config())
