@@ -99,7 +99,7 @@ from queries.disclosure import load_rules
 from queries.release import protect_release, split
 out = sys.argv[1]
 rules = load_rules("dst")
-cells = compute_cells(out, rules=rules)
+cells = compute_cells(out, rules=rules, afdelinger="study")  # as run_measures
 afd = pl.read_parquet(out + "/afdeling.parquet")
 released, report = protect_release(cells, afd, rules=rules)
 tables = split(released, afd)

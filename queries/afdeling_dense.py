@@ -93,12 +93,13 @@ def _long(cell_of: pl.DataFrame, sums: pl.DataFrame, stats: Mapping[str, Mapping
 
 def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int,
                         years: list[int], measures: Mapping[str, Measure], rules: Rules,
-                        pos: np.ndarray | None = None) -> pl.DataFrame | None:
+                        pos: np.ndarray | None = None, study_only: bool = False) -> pl.DataFrame | None:
     """Afdeling, group and study/sector comparison cells fed by the records of ``year``.
 
     ``rec`` has the household columns (``hh_key``); ``pos`` is
     :func:`queries.cells.person_rows` of ``rec`` (movers gathered by position)
-    or None (joined). Returns the cell columns of :mod:`queries.cells`, or
+    or None (joined); ``study_only``: afdeling-level rows for the study
+    afdelinger only. Returns the cell columns of :mod:`queries.cells`, or
     None when the general path is needed (an afdeling id missing from the
     afdeling table, or a household counted for two afdelinger in one
     population).
@@ -132,8 +133,12 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
     pair_cell = np.concatenate([pairs["code"].to_numpy() * 3 + p for p in range(3)])
     pooled_cell = np.concatenate([pairs["u"].to_numpy() * 3 + p for p in range(3)])
     stats = {n: _stats(hh, n, n_cells, pair_cell, pooled_cell, n_pooled, rules=rules) for n in mags}
+    own = sums.rename({"cell": "g"})
+    if study_only:  # the other afdelinger count in the pooled cells only
+        study = pl.Series(np.flatnonzero(afd["helhedsplan_id"].is_not_null().to_numpy()), dtype=pl.Int64)
+        own = own.filter((pl.col("g") // 3).is_in(study.implode()))
     wide = pl.concat([
-        sums.rename({"cell": "g"}),
+        own,
         sums.with_columns(code=pl.col("cell") // 3).join(pairs, on="code")
         .group_by(g=n_cells + pl.col("u") * 3 + pl.col("cell") % 3).agg(pl.col(value_cols).sum()),
     ], how="vertical_relaxed")

@@ -22,10 +22,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import polars as pl
 
+from panel.errors import InputError
 from panel.progress import step
 from panel.schema import (
     HOUSEHOLD_COMPOSITION,
@@ -270,8 +272,13 @@ def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, yea
 
 
 def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
-                 measures: Mapping[str, Measure], rules: Rules, dense: bool) -> list[pl.LazyFrame]:
-    """Municipal and afdeling-level cells of one record year, each frame collected."""
+                 measures: Mapping[str, Measure], rules: Rules, dense: bool,
+                 study_only: bool = False) -> list[pl.LazyFrame]:
+    """Municipal and afdeling-level cells of one record year, each frame collected.
+
+    ``study_only``: afdeling-level rows for the study afdelinger only (the
+    others still count in the sector series).
+    """
     kom: list[pl.LazyFrame] = []
     if year in years:
         slots = household_slots(rec) if dense else None
@@ -281,22 +288,29 @@ def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, y
         kom = [f.collect().lazy() for f in kom]
     if dense:
         done = dense_afdeling_cells(rec, moves, afd, year=year, years=years, measures=measures, rules=rules,
-                                   pos=person_rows(rec))
+                                   pos=person_rows(rec), study_only=study_only)
         if done is not None:
             return kom + ([done.lazy()] if done.height else [])
     part = _stock_and_movers(rec, moves, year=year, years=years, measures=measures, dense=dense)
     if part is None:
         return kom
-    return kom + [f.collect().lazy() for f in _afdeling_cells(part[0], afd, measures, rules,
-                                                                 unique=part[1] and dense, fast=dense)]
+    frames = [f.collect().lazy() for f in _afdeling_cells(part[0], afd, measures, rules, unique=part[1] and dense,
+                                                          fast=dense)]
+    if study_only:
+        study = afd.filter(pl.col("helhedsplan_id").is_not_null())["afdeling_id"].implode()
+        frames = [f.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study)) for f in frames]
+    return kom + frames
 
 
 def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measure] | None = None,
-                  config: Mapping | None = None) -> pl.DataFrame:
+                  config: Mapping | None = None, afdelinger: Literal["all", "study"] = "all") -> pl.DataFrame:
     """Every unprotected cell of OUT (all levels, populations, years and measures).
 
     Record years are worked on two at a time (threads); each yields its
     finished cells, so memory holds about two years of the panel.
+    ``afdelinger="study"`` keeps afdeling-level cells for the study
+    afdelinger only -- all the release publishes; the other afdelinger (95 %
+    of the cells at whole-population scale) still count in the sector series.
 
     Examples
     --------
@@ -304,11 +318,15 @@ def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measu
     >>> c = compute_cells("OUT", rules=load_rules("dst"))  # doctest: +SKIP
     >>> c.filter(level="afdeling", population="stock", measure="income")  # doctest: +SKIP
     """
+    if afdelinger not in ("all", "study"):
+        raise InputError(f"afdelinger must be 'all' or 'study', got {afdelinger!r}")
     with reuse_heap():
-        return _compute_cells(Path(out), rules=rules, measures=dict(measures or registry(config)), config=config)
+        return _compute_cells(Path(out), rules=rules, measures=dict(measures or registry(config)), config=config,
+                              study_only=afdelinger == "study")
 
 
-def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], config: Mapping | None) -> pl.DataFrame:
+def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], config: Mapping | None,
+                   study_only: bool) -> pl.DataFrame:
     columns = needed_columns(measures)
     years = panel_years(out)
     rec_years = record_years(out, include_base=True)
@@ -324,7 +342,8 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             rec = _year_records(out, y, config, columns=columns, only=only, from_panel=from_panel)
             near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
-            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True)
+            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True,
+                                study_only=study_only)
 
     # the base year (only its out-movers) last: it evens out the final pair of threads
     todo = sorted((y for y in rec_years if y in years or y + 1 in years), key=lambda y: (y not in years, y))

@@ -49,7 +49,7 @@ def run_measures(out: str | Path, *, min_cell: int | None = None,
     out = Path(out)
     rules = load_rules(profile, min_cell)
     afd = scan_afdelinger(out).collect()
-    cells = compute_cells(out, rules=rules)
+    cells = compute_cells(out, rules=rules, afdelinger="study")  # only study afdelinger are published
     with step("measures: disclosure control"):
         released, report = protect_release(cells, afd, rules=rules)
         tables = split(released, afd)
