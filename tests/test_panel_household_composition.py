@@ -14,9 +14,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from small_build import small_build
 
 import queries.cells as cells_module
-from panel.build import build
 from panel.schema import HOUSEHOLD_COMPOSITION, household_parameters, scan_panel
 from queries.cells import compute_cells
 from queries.disclosure import load_rules
@@ -27,17 +27,13 @@ from queries.household import (
     panel_composition_usable,
 )
 from queries.registry import measure_config
-from socialmix.synth import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("hh_composition")
-    generate(root / "reg", persons=6000, seed=3, effect=0)
-    build(root / "reg", root / "out", years=(2004, 2005))
-    return root / "out"
+    return small_build(tmp_path_factory.mktemp("hh_composition"), seed=3)
 
 
 def test_panel_columns_equal_the_measures_own_count(out: Path) -> None:

@@ -8,23 +8,19 @@ from pathlib import Path
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from small_build import small_build
 
 import queries.cells as cells_module
-from panel.build import build
 from panel.errors import InputError
 from queries.cells import compute_cells
 from queries.disclosure import load_rules
-from socialmix.synth import generate
 
 KEY = ["level", "unit", "year", "population", "measure"]
 
 
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("study_only")
-    generate(root / "reg", persons=6000, seed=5, effect=0)
-    build(root / "reg", root / "out", years=(2004, 2005))
-    return root / "out"
+    return small_build(tmp_path_factory.mktemp("study_only"), seed=5)
 
 
 @pytest.mark.parametrize("dense", [True, False])
