@@ -43,8 +43,22 @@ def panel_composition_usable(params: Mapping[str, Any] | None, config: Mapping[s
             "child_age": hh["child_age"],
             "resource_strong_ages": [hh["resource_strong_min_age"], hh["resource_strong_max_age"]],
             "resource_strong_socio": RESOURCE_STRONG_SOCIO}
-    return all(k in params and list(params[k]) == list(v) if isinstance(v, list) else params.get(k) == v
-               for k, v in want.items())
+    return all(params.get(k) == v for k, v in want.items())
+
+
+def _member_flags(cfg: Mapping[str, Any]) -> dict[str, pl.Expr]:
+    """Per person, whether they count in each composition column (``_rs``: a resource-strong member)."""
+    hh = cfg["household"]
+    age = pl.col("age")
+    flags = {
+        "hh_adults": age >= cfg["ages"]["adult_min"],
+        "hh_n14": age >= hh["equivalence_adult_age"],
+        "hh_u14": age < hh["equivalence_adult_age"],
+        "hh_children": age < hh["child_age"],
+        "_rs": age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
+        & pl.col("socio_category").is_in(RESOURCE_STRONG_SOCIO),
+    }
+    return {name: flag.fill_null(False) for name, flag in flags.items()}
 
 
 def household_key() -> pl.Expr:
@@ -71,21 +85,14 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     [1.3, 1.3, 1.0]
     """
     cfg = dict(config or measure_config())
-    hh = cfg["household"]
-    adult_min = cfg["ages"]["adult_min"]
-    age = pl.col("age")
-    rs_member = (age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-                 & pl.col("socio_category").is_in(RESOURCE_STRONG_SOCIO)).fill_null(False)
+    flags = _member_flags(cfg)
     # one Int64 join key (year, household): a single-column join is much faster than a two-column one
     year_hh = (pl.col("year").cast(pl.Int64) * (1 << 34) + pl.col("hh_key")).alias("_yhh")
     records = records.drop([*HOUSEHOLD_COLUMNS, "hh_rs"], strict=False)  # the panel's, if any: counted anew
     keyed = records.with_columns(household_key()).with_columns(year_hh)
     comp = keyed.group_by("_yhh").agg(
-        hh_adults=(age >= adult_min).sum().cast(pl.Int16),
-        hh_n14=(age >= hh["equivalence_adult_age"]).sum().cast(pl.Int16),
-        hh_u14=(age < hh["equivalence_adult_age"]).sum().cast(pl.Int16),
-        hh_children=(age < hh["child_age"]).sum().cast(pl.Int16),
-        _rs=rs_member.any(),
+        **{name: flag.sum().cast(pl.Int16) for name, flag in flags.items() if name != "_rs"},
+        _rs=flags["_rs"].any(),
     )
     return _finish(keyed.join(comp, on="_yhh", how="left").drop("_yhh"), cfg)
 
@@ -129,19 +136,10 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     if slots is None:
         return add_household_columns(records.lazy(), config=config).collect()
     slot, n_slots = slots
-    hh = cfg["household"]
-    age = pl.col("age")
-    flags = [
-        age >= cfg["ages"]["adult_min"],
-        age >= hh["equivalence_adult_age"],
-        age < hh["equivalence_adult_age"],
-        age < hh["child_age"],
-        age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-        & pl.col("socio_category").is_in(RESOURCE_STRONG_SOCIO),
-    ]
+    flags = _member_flags(cfg)
     packed = pl.lit(float(_MEMBERS))
-    for i, flag in enumerate(flags):
-        packed = packed + flag.fill_null(False).cast(pl.Float64) * float(_FIELD ** i)
+    for i, name in enumerate(_FLAGS):
+        packed = packed + flags[name].cast(pl.Float64) * float(_FIELD ** i)
     weight = records.select(packed).to_series().to_numpy()
     per_hh = np.bincount(slot, weights=weight, minlength=n_slots)
     if per_hh.max(initial=0) >= _FIELD * _MEMBERS:  # a household of 256+ persons
