@@ -30,7 +30,7 @@ import polars as pl
 
 from panel.schema import IN_KINDS, OUT_KINDS
 from queries.aggregate import indicators
-from queries.dense import top_sums
+from queries.dense import stats_from_sums, top_sums
 from queries.disclosure import Rules
 from queries.populations import group_membership
 from queries.registry import Measure
@@ -184,11 +184,8 @@ def _stats(hh: pl.DataFrame, name: str, n_cells: int, pair_cell: np.ndarray, poo
     units = np.bincount(cell, minlength=n_cells)
     abs_total = np.bincount(cell, weights=a, minlength=n_cells)
     pooled = top_sums(np.repeat(pooled_cell, len(ks)), values[pair_cell].ravel(), n_pooled, ks)
-    out = {"units": np.concatenate([units, np.bincount(pooled_cell, weights=units[pair_cell], minlength=n_pooled)
-                                    .astype(np.int64)]),
-           "abs_total": np.concatenate([abs_total, np.bincount(pooled_cell, weights=abs_total[pair_cell],
-                                                               minlength=n_pooled)])}
-    for key, of in (("top1", lambda t: t[1]), ("top2", lambda t: t[2] - t[1]),
-                    ("top_n", lambda t: t[rules.dominance_n])):
-        out[key] = np.concatenate([of(prefix), of(pooled)])
-    return out
+    own = stats_from_sums(units, abs_total, prefix, rules=rules)
+    pool = stats_from_sums(np.bincount(pooled_cell, weights=units[pair_cell], minlength=n_pooled).astype(np.int64),
+                           np.bincount(pooled_cell, weights=abs_total[pair_cell], minlength=n_pooled), pooled,
+                           rules=rules)
+    return {key: np.concatenate([own[key], pool[key]]) for key in own}

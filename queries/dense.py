@@ -99,20 +99,17 @@ def kom_codes(kom: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return code, np.arange(lo, hi + 1)
 
 
-def few_group_stats(group: np.ndarray, contrib: np.ndarray, n_groups: int, *, rules: Rules) -> dict[str, np.ndarray]:
-    """:func:`stats_by_group` for few, large groups (municipalities; one for the population).
-
-    The largest values of a group are at least the k-th largest of any subset
-    of it, so a strided sample gives each group a threshold that keeps its top
-    k and drops nearly everything else; the few candidates left are split by
-    a stable sort and their tops found by ``np.partition``. Exact.
-    """
-    return stats_from_top(*few_group_top(group, contrib, n_groups, rules=rules), rules=rules)
-
-
 def few_group_top(group: np.ndarray, contrib: np.ndarray, n_groups: int, *,
                   rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(units, absolute total, the largest absolute values largest first) per group; see :func:`few_group_stats`."""
+    """(units, absolute total, the largest absolute values largest first) per group, for few, large groups.
+
+    For municipalities (one group: the population). The largest values of a
+    group are at least the k-th largest of any subset of it, so a strided
+    sample gives each group a threshold that keeps its top k and drops nearly
+    everything else; the few candidates left are split by a stable sort and
+    their tops found by ``np.partition``. Exact. :func:`stats_from_top` turns
+    the result into the statistics of :func:`stats_by_group`.
+    """
     a = np.abs(contrib)
     if n_groups == 1:  # group is all zeros: no passes over it
         units, abs_total = np.array([len(a)]), np.array([a.sum()])
@@ -134,6 +131,12 @@ def stats_from_top(units: np.ndarray, abs_total: np.ndarray, top: np.ndarray, *,
     for k in tops:
         for j in range(min(k, top.shape[1])):  # left to right, as a top-k sum
             tops[k] += top[:, j]
+    return stats_from_sums(units, abs_total, tops, rules=rules)
+
+
+def stats_from_sums(units: np.ndarray, abs_total: np.ndarray, tops: Mapping[int, np.ndarray], *,
+                    rules: Rules) -> dict[str, np.ndarray]:
+    """The dominance statistics from each group's sums of its k largest (``tops[k]``, k in 1, 2, dominance_n)."""
     return {"units": units, "top1": tops[1], "top2": tops[2] - tops[1], "top_n": tops[rules.dominance_n],
             "abs_total": abs_total}
 
@@ -278,8 +281,8 @@ def stats_by_group(group: np.ndarray, contrib: np.ndarray, n_groups: int, *, rul
     """:func:`queries.disclosure.magnitude_stats` for groups 0..n_groups-1 (``group`` per household row)."""
     a = np.abs(contrib)
     tops = top_sums(group, a, n_groups, sorted({1, 2, rules.dominance_n}))
-    return {"units": np.bincount(group, minlength=n_groups), "top1": tops[1], "top2": tops[2] - tops[1],
-            "top_n": tops[rules.dominance_n], "abs_total": np.bincount(group, weights=a, minlength=n_groups)}
+    return stats_from_sums(np.bincount(group, minlength=n_groups), np.bincount(group, weights=a, minlength=n_groups),
+                           tops, rules=rules)
 
 
 def group_ids(df: pl.DataFrame, keys: Sequence[str]) -> tuple[pl.DataFrame, np.ndarray]:

@@ -16,7 +16,7 @@ import pytest
 
 from queries.afdeling_dense import dense_afdeling_cells
 from queries.cells import person_rows, year_cells
-from queries.dense import few_group_stats, household_stats, stats_by_group, top_sums
+from queries.dense import few_group_top, household_stats, stats_by_group, stats_from_top, top_sums
 from queries.disclosure import load_rules, magnitude_stats
 from queries.household import household_columns_frame
 from queries.registry import registry
@@ -128,7 +128,7 @@ def test_dense_year_cells_equal_general_path(seed: int, split: bool) -> None:
 def test_dominance_statistics_by_hand() -> None:
     # cell 0: households 900, 50, 50, -30 (absolute values count); cell 1: one household of 7; cell 2: empty
     group, c = np.array([0, 0, 0, 0, 1]), np.array([900.0, 50.0, 50.0, -30.0, 7.0])
-    for stats in (stats_by_group(group, c, 3, rules=RULES), few_group_stats(group, c, 3, rules=RULES)):
+    for stats in (stats_by_group(group, c, 3, rules=RULES), stats_from_top(*few_group_top(group, c, 3, rules=RULES), rules=RULES)):
         assert stats["units"].tolist() == [4, 1, 0]
         assert stats["top1"].tolist() == [900.0, 7.0, 0.0]
         assert stats["top2"].tolist() == [50.0, 0.0, 0.0]
@@ -142,13 +142,13 @@ def test_dominance_statistics_by_hand() -> None:
 @pytest.mark.parametrize(("n_groups", "dominance_n"), [(1, 2), (3, 2), (40, 3), (2000, 2)])
 def test_numpy_statistics_match_polars_top_k(n_groups: int, dominance_n: int) -> None:
     rng = np.random.default_rng(n_groups)
-    n = 60_000  # large enough for the sampled thresholds of few_group_stats
+    n = 60_000  # large enough for the sampled thresholds of few_group_top
     group = rng.integers(0, n_groups, n)
     c = np.round(rng.normal(0, 1000, n), -1)  # many ties and zeros
     rules = RULES.__class__(**{**RULES.__dict__, "dominance_n": dominance_n})
     want = (magnitude_stats(pl.DataFrame({"g": group, "c": c}), ["g"], value="c", rules=rules).collect()
             .sort("g"))
-    for got in (stats_by_group(group, c, n_groups, rules=rules), few_group_stats(group, c, n_groups, rules=rules)):
+    for got in (stats_by_group(group, c, n_groups, rules=rules), stats_from_top(*few_group_top(group, c, n_groups, rules=rules), rules=rules)):
         present = got["units"] > 0
         assert np.array_equal(np.flatnonzero(present), want["g"].to_numpy())
         for col in ("units", "top1", "top2", "top_n", "abs_total"):
