@@ -30,7 +30,7 @@ import polars as pl
 
 from panel.schema import IN_KINDS, OUT_KINDS
 from queries.aggregate import indicators
-from queries.dense import stats_from_sums, top_sums
+from queries.dense import long_cells, stats_from_sums, top_sums
 from queries.disclosure import Rules
 from queries.populations import group_membership
 from queries.registry import Measure
@@ -73,22 +73,6 @@ def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year:
              .with_columns(cell=pl.col("code") * 3 + pl.col("pop")))
     out = indicators(coded, ["cell"], measures).collect()
     return None if out["cell"].null_count() else out
-
-
-def _long(cell_of: pl.DataFrame, sums: pl.DataFrame, stats: Mapping[str, Mapping[str, np.ndarray]],
-          measures: Mapping[str, Measure]) -> pl.DataFrame:
-    """Long cells (``measure``, ``n``, ``value`` + statistics) of wide sums keyed by ``g`` (a row of ``cell_of``)."""
-    parts = []
-    for name, m in measures.items():
-        n, s = pl.col(f"k|{name}"), pl.col(f"c|{name}")
-        part = sums.filter(n > 0).select("g", measure=pl.lit(name), n=n.cast(pl.Int64),
-                                         value=(s if m.kind == "sum" else s / n).cast(pl.Float64))
-        if name in stats:
-            g = part["g"].to_numpy()
-            part = part.with_columns(**{k: pl.Series(v[g]) for k, v in stats[name].items()})
-        parts.append(part)
-    out = pl.concat(parts, how="diagonal_relaxed")
-    return out.join(cell_of, on="g", how="left").drop("g")
 
 
 def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int,
@@ -150,7 +134,10 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
         + pl.col("p"),
         level="level", unit="unit", year=pl.when(pl.col("p") == 2).then(year + 1).otherwise(year).cast(pl.Int32),
         population=pl.col("p").replace_strict(range(3), POPULATIONS, return_dtype=pl.String))
-    return _long(cell_of, wide, stats, measures)
+    n_all = n_cells + n_pooled
+    stat_rows = pl.concat([pl.DataFrame({"g": np.arange(n_all), "measure": name, **st}) for name, st in stats.items()]
+                          ) if stats else None
+    return long_cells(wide, stat_rows, ["g"], measures).join(cell_of, on="g", how="left").drop("g")
 
 
 def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
