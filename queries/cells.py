@@ -107,25 +107,11 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
 
 
 def _movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, kinds: tuple[str, ...], side: str,
-            measures: Mapping[str, Measure], population: str, pos: np.ndarray | None = None) -> Agg:
-    """Aggregates of the movers of ``year`` (``kinds``, counted for the ``side`` afdeling), from their records.
-
-    With ``pos`` (:func:`person_rows`) the movers' rows are gathered by position
-    instead of joined: the same rows, without hashing every person of the year.
-    """
+            measures: Mapping[str, Measure], population: str) -> Agg:
+    """Aggregates of the movers of ``year`` (``kinds``, counted for the ``side`` afdeling), from their records."""
     mv = (moves.lazy().filter((pl.col("year") == year) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
           .select("person_id", counted=pl.col(side)))
-    if pos is None:
-        rows = mv.join(rec.lazy().drop("afdeling_id"), on="person_id", how="inner").rename(
-            {"counted": "afdeling_id"})
-    else:
-        mv = mv.collect()
-        pid = mv["person_id"].to_numpy()
-        inside = (pid >= 0) & (pid < len(pos))
-        r = np.full(len(pid), -1, dtype=np.int64)
-        r[inside] = pos[pid[inside]]
-        found = r >= 0
-        rows = rec[r[found]].with_columns(afdeling_id=mv["counted"].filter(pl.Series(found))).lazy()
+    rows = mv.join(rec.lazy().drop("afdeling_id"), on="person_id", how="inner").rename({"counted": "afdeling_id"})
     return aggregate(indicators(rows, ["afdeling_id"], measures), ["afdeling_id"], measures).apply(
         lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit(population)))
 
@@ -162,54 +148,44 @@ def _pool_households(kom: Agg, measures: Mapping[str, Measure]) -> Agg:
 
 
 def _stock_and_movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: list[int],
-                      measures: Mapping[str, Measure], dense: bool = True) -> tuple[Agg, bool] | None:
-    """Afdeling aggregates fed by the records of ``year``: its stock and in-movers, the out-movers of year+1.
-
-    Also returns whether every household is counted for one afdeling only
-    in each population (see :func:`_afdeling_cells`).
-    """
+                      measures: Mapping[str, Measure]) -> Agg | None:
+    """Afdeling aggregates fed by the records of ``year``: its stock and in-movers, the out-movers of year+1."""
     parts: list[Agg] = []
-    pos = person_rows(rec) if dense else None
     if year in years:
         stock = aggregate(indicators(rec.lazy().filter(pl.col("afdeling_id").is_not_null()), ["afdeling_id"],
                                      measures), ["afdeling_id"], measures)
         parts.append(stock.apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit("stock"))))
         parts.append(_movers(rec, moves, year=year, kinds=IN_KINDS, side="to_afdeling", measures=measures,
-                             population="in", pos=pos))
+                             population="in"))
     if year + 1 in years:
         parts.append(_movers(rec, moves, year=year + 1, kinds=OUT_KINDS, side="from_afdeling",
-                             measures=measures, population="out", pos=pos))
+                             measures=measures, population="out"))
     if not parts:
         return None
     done = pl.collect_all([x for p in parts for x in p])
-    sums, hh = done[0::2], done[1::2]
-    unique = not any(h["hh_key"].is_duplicated().any() for h in hh)  # one year and population per part
-    return Agg(pl.concat(sums, how="diagonal_relaxed").lazy(), pl.concat(hh, how="diagonal_relaxed").lazy()), unique
+    return Agg(pl.concat(done[0::2], how="diagonal_relaxed").lazy(), pl.concat(done[1::2], how="diagonal_relaxed").lazy())
 
 
 def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure], rules: Rules, *,
-                    unique: bool = False, fast: bool = True) -> list[pl.LazyFrame]:
+                    fast: bool = True) -> list[pl.LazyFrame]:
     """Afdeling, group and the study and sector comparison cells from afdeling aggregates (any years).
 
     Pooling afdelinger re-sums each household's contributions over the
-    afdelinger it is counted for; when every household is counted for one
-    afdeling per (year, population) -- nearly always; the caller says so with
-    ``unique`` -- that re-sum returns the rows unchanged and is skipped.
+    afdelinger it is counted for (the general path: any household may span
+    afdelinger; :mod:`queries.afdeling_dense` covers the usual case).
     """
     member = group_membership(afd).collect().lazy()
     study = afd.filter(pl.col("helhedsplan_id").is_not_null()).select("afdeling_id").lazy()
-    hh = agg.hh.collect()
-    agg = Agg(agg.sums, hh.lazy())
-    pool = (lambda a, k: Agg(regroup_sums(a.sums, k, measures), a.hh)) if unique else (
-        lambda a, k: regroup(a, k, measures))
+    agg = Agg(agg.sums, agg.hh.collect().lazy())
     keys = ["year", "population"]
     return [
         _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, fast=fast), "afdeling", pl.col("afdeling_id")),
-        _label(cells(pool(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys]),
+        _label(cells(regroup(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys], measures),
                      ["group", *keys], measures, rules=rules, fast=fast), "group", pl.col("group")),
-        _label(cells(pool(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys),
+        _label(cells(regroup(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys, measures),
                      keys, measures, rules=rules, fast=fast), "comparison", pl.lit("study")),
-        _label(cells(pool(agg, keys), keys, measures, rules=rules, fast=fast), "comparison", pl.lit("sector")),
+        _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules, fast=fast), "comparison",
+               pl.lit("sector")),
     ]
 
 
@@ -291,11 +267,10 @@ def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, y
                                    pos=person_rows(rec), study_only=study_only)
         if done is not None:
             return kom + ([done.lazy()] if done.height else [])
-    part = _stock_and_movers(rec, moves, year=year, years=years, measures=measures, dense=dense)
-    if part is None:
+    agg = _stock_and_movers(rec, moves, year=year, years=years, measures=measures)
+    if agg is None:
         return kom
-    frames = [f.collect().lazy() for f in _afdeling_cells(part[0], afd, measures, rules, unique=part[1] and dense,
-                                                          fast=dense)]
+    frames = [f.collect().lazy() for f in _afdeling_cells(agg, afd, measures, rules, fast=dense)]
     if study_only:
         study = afd.filter(pl.col("helhedsplan_id").is_not_null())["afdeling_id"].implode()
         frames = [f.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study)) for f in frames]
