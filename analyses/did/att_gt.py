@@ -91,12 +91,12 @@ class AttGtResult:
         functions and its pseudo-inverse; ``df`` is the rank. With few units
         per cohort that covariance rests on a handful of observations and the
         chi-square p-value rejects far too often (placebo simulation, 5
-        cohorts, no effect: 100 % at 2 units per cohort, 23 % at 20). With
+        cohorts, no effect: 100 % at 2 units per cohort, 28 % at 20). With
         ``permutations`` > 0 the statistic is also referred to its
         randomization distribution -- the cohorts re-dealt at random among the
         units (among the clusters when each cluster has one cohort), every
         ATT(g,t) recomputed -- which holds its size whenever adoption timing
-        is exchangeable (``p_perm``; the same simulation: 3-7 %).
+        is exchangeable (``p_perm``; the same simulation: 4-6 %).
         """
         stat = _wald(self.table, self.inf, self.units.cluster, self.n_units)
         if not permutations or stat["df"] == 0:
@@ -127,11 +127,7 @@ def _wald(tab: pl.DataFrame, inf_all: np.ndarray, cluster: np.ndarray | None, n:
     inf = np.nan_to_num(inf_all[:, pre_idx])
     if len(pre_idx) == 0:
         return {"chi2": np.nan, "df": 0, "p_value": np.nan}
-    if cluster is not None:
-        s = np.zeros((int(cluster.max()) + 1, inf.shape[1]))
-        np.add.at(s, cluster, inf)
-    else:
-        s = inf
+    s = cluster_sums(inf, cluster)
     v = s.T @ s / n ** 2
     b = att[pre_idx]
     # small cluster counts make V nearly singular: drop directions below 1e-6 of the largest
@@ -301,16 +297,22 @@ def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int
     return table, inf
 
 
+def cluster_sums(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
+    """Influence functions (units x parameters) summed within clusters, NaN as 0; the rows as given without."""
+    if cluster is None:
+        return inf
+    s = np.zeros((int(cluster.max()) + 1, inf.shape[1]))
+    np.add.at(s, cluster, np.nan_to_num(inf))
+    return s
+
+
 def influence_se(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
     """Analytic SEs from influence functions: sqrt(sum IF^2)/n, or with cluster sums."""
     inf = np.atleast_2d(inf.T).T if inf.ndim == 1 else inf
     n = inf.shape[0]
+    s = cluster_sums(inf, cluster)
     if cluster is not None:
-        s = np.zeros((int(cluster.max()) + 1, inf.shape[1]))
-        np.add.at(s, cluster, np.nan_to_num(inf))
         s[:, np.isnan(inf).any(axis=0)] = np.nan
-    else:
-        s = inf
     se = np.sqrt((s ** 2).sum(axis=0)) / n
     se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
     return se

@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from analyses.did.att_gt import check_option
+from analyses.did.att_gt import check_option, cluster_sums
 
 Multiplier = Literal["mammen", "rademacher"]
 
@@ -46,12 +46,8 @@ def mboot(inf: np.ndarray, cluster: np.ndarray | None, *, biters: int = 999, alp
     """
     inf = inf.reshape(-1, 1) if inf.ndim == 1 else inf
     n, k = inf.shape
-    if cluster is not None:
-        nc = int(cluster.max()) + 1
-        s = np.zeros((nc, k))
-        np.add.at(s, cluster, np.nan_to_num(inf))
-    else:
-        nc, s = n, np.nan_to_num(inf)
+    s = cluster_sums(np.nan_to_num(inf), cluster)
+    nc = s.shape[0]
     rng = np.random.default_rng(seed)
     se = np.full(k, np.nan)
     bres = np.empty((biters, k))
