@@ -112,14 +112,14 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
     if pop_hh.n_unique() != len(pop_hh):  # (a hash set: about 4x faster than is_duplicated)
         return None
     n_afd = len(ids)
-    units, pairs = _pooled_units(afd, lookup)
+    study = lookup.filter(afd["helhedsplan_id"].is_not_null())["code"]
+    units, pairs = _pooled_units(afd, lookup, study)
     n_cells, n_pooled = 3 * n_afd, 3 * len(units)
     pair_cell = np.concatenate([pairs["code"].to_numpy() * 3 + p for p in range(3)])
     pooled_cell = np.concatenate([pairs["u"].to_numpy() * 3 + p for p in range(3)])
     stats = {n: _stats(hh, n, n_cells, pair_cell, pooled_cell, n_pooled, rules=rules) for n in mags}
     own = sums.rename({"cell": "g"})
     if study_only:  # the other afdelinger count in the pooled cells only
-        study = pl.Series(np.flatnonzero(afd["helhedsplan_id"].is_not_null().to_numpy()), dtype=pl.Int64)
         own = own.filter((pl.col("g") // 3).is_in(study.implode()))
     wide = pl.concat([
         own,
@@ -140,13 +140,15 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
     return long_cells(wide, stat_rows, ["g"], measures).join(cell_of, on="g", how="left").drop("g")
 
 
-def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(pooled units ``u``, ``level``, ``unit``; member pairs ``code``, ``u``): the groups, study and sector."""
+def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame, study: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(pooled units ``u``, ``level``, ``unit``; member pairs ``code``, ``u``): the groups, study and sector.
+
+    ``study``: the codes of the study afdelinger.
+    """
     member = group_membership(afd).collect().join(lookup, on="afdeling_id")
     names = sorted(member["group"].unique().to_list())
     units = pl.DataFrame({"u": range(len(names) + 2), "level": ["group"] * len(names) + ["comparison"] * 2,
                           "unit": [*names, "study", "sector"]})
-    study = lookup.filter(afd["helhedsplan_id"].is_not_null())["code"]
     pairs = pl.concat([
         member.select("code", u=pl.col("group").replace_strict(names, range(len(names)), return_dtype=pl.Int64)),
         pl.DataFrame({"code": study, "u": len(names)}, schema={"code": pl.Int64, "u": pl.Int64}),
