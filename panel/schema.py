@@ -7,6 +7,8 @@ and analyses read OUT only through :func:`scan_panel`, :func:`scan_moves` and
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 import polars as pl
@@ -43,6 +45,9 @@ PANEL_SCHEMA: dict[str, pl.DataType] = {
 }
 HOUSEHOLD_COMPOSITION = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_rs")
 HOUSEHOLD_METADATA = "socialmix.household"  # parquet key-value metadata: the parameters of those columns
+# may be absent from a partition file: year comes from the partition name; panels built before the
+# household columns lack them (scan_panel reads them as null)
+PANEL_OPTIONAL = ("year", *HOUSEHOLD_COMPOSITION)
 
 MOVES_SCHEMA: dict[str, pl.DataType] = {
     "person_id": pl.Int32(),
@@ -82,6 +87,63 @@ def _need(path: Path, what: str) -> None:
         raise InputError(f"{what} not found; run 'socialmix build' first", file=path)
 
 
+def _family(dtype: pl.DataType) -> str:
+    """A type's family: a table rewritten by another tool may hold Int64 where the build wrote Int32."""
+    if dtype.is_integer():
+        return "integer"
+    if dtype.is_float():
+        return "float"
+    if dtype == pl.Boolean:
+        return "boolean"
+    if dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum)):
+        return "string"
+    return "null" if dtype == pl.Null else str(dtype)
+
+
+_READS = {"integer": {"integer", "null"}, "float": {"float", "integer", "null"}, "boolean": {"boolean", "null"},
+          "string": {"string", "null"}}  # the families a column of each family is read from
+
+
+@functools.lru_cache(maxsize=4096)
+def _file_schema(path: str, mtime_ns: int, size: int) -> dict[str, pl.DataType]:
+    """The schema in a parquet footer, read once per file version (the scans run once per record year)."""
+    try:
+        return dict(pl.read_parquet_schema(path))
+    except Exception as err:  # polars raises several types for a damaged or foreign file
+        raise InputError(f"not a readable parquet file ({type(err).__name__})", file=path) from None
+
+
+def check_columns(path: str | Path, schema: Mapping[str, pl.DataType], *, optional: Collection[str] = ()) -> None:
+    """Fail with the file, the column and the problem when a table of OUT lacks a column or holds another type.
+
+    Without this a damaged OUT (a partition copied from an older build, a
+    hand-edited file) fails deep inside a query with a polars error that
+    names neither. Reads only the parquet footer.
+
+    Examples
+    --------
+    >>> check_columns("OUT/moves.parquet", MOVES_SCHEMA)  # doctest: +SKIP
+    """
+    path = Path(path)
+    st = path.stat()
+    have = _file_schema(str(path), st.st_mtime_ns, st.st_size)
+    for col, want in schema.items():
+        if col not in have:
+            if col in optional:
+                continue
+            raise InputError("column missing", file=path, column=col)
+        if _family(have[col]) not in _READS[_family(want)]:
+            raise InputError(f"has type {have[col]}, expected {want}", file=path, column=col)
+
+
+def _checked_panel_files(d: Path) -> None:
+    files = sorted(d.rglob("*.parquet"))
+    if not files:
+        raise InputError("no parquet files in the panel directory; run 'socialmix build' first", file=d)
+    for f in files:
+        check_columns(f, PANEL_SCHEMA, optional=PANEL_OPTIONAL)
+
+
 def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
     """Lazily scan the person-year panel of OUT (optionally with year Y1-1).
 
@@ -92,6 +154,8 @@ def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
     out = Path(out)
     _need(out / PANEL_DIR, "panel")
     dirs = [out / PANEL_DIR] + ([out / BASE_DIR] if include_base and (out / BASE_DIR).exists() else [])
+    for d in dirs:
+        _checked_panel_files(d)
     frames = [
         pl.scan_parquet(d / "**" / "*.parquet", hive_partitioning=True, hive_schema={"year": pl.Int32()})
         for d in dirs
@@ -116,6 +180,8 @@ def household_parameters(out: str | Path) -> dict | None:
 
     files = sorted((Path(out) / PANEL_DIR).glob("year=*/*.parquet")) + sorted(
         (Path(out) / BASE_DIR).glob("year=*/*.parquet"))
+    for f in files:  # a damaged file: the error names it (before the metadata reader fails on it)
+        check_columns(f, PANEL_SCHEMA, optional=PANEL_OPTIONAL)
     found = {pl.read_parquet_metadata(f).get(HOUSEHOLD_METADATA) for f in files}
     if len(found) != 1 or None in found:
         return None
@@ -148,6 +214,7 @@ def scan_moves(out: str | Path) -> pl.LazyFrame:
     """Lazily scan the move events of OUT."""
     path = Path(out) / MOVES_FILE
     _need(path, "moves")
+    check_columns(path, MOVES_SCHEMA)
     return pl.scan_parquet(path).select([pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items()])
 
 
@@ -155,4 +222,5 @@ def scan_afdelinger(out: str | Path) -> pl.LazyFrame:
     """Lazily scan the afdeling attributes of OUT (groups are derived in queries)."""
     path = Path(out) / AFDELING_FILE
     _need(path, "afdeling table")
+    check_columns(path, AFDELING_SCHEMA)
     return pl.scan_parquet(path).select([pl.col(c).cast(t) for c, t in AFDELING_SCHEMA.items()])
