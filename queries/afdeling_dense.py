@@ -29,8 +29,8 @@ import numpy as np
 import polars as pl
 
 from panel.schema import IN_KINDS, OUT_KINDS
-from queries.aggregate import indicators
-from queries.dense import long_cells, stats_from_sums, top_sums
+from queries.aggregate import float_columns, indicators
+from queries.dense import float_sums, long_cells, stats_from_sums, top_sums
 from queries.disclosure import Rules
 from queries.populations import group_membership
 from queries.registry import Measure
@@ -69,8 +69,9 @@ def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year:
         parts.append(rows.lazy().select(*need, "counted").with_columns(pop=pl.lit(pop, pl.Int64)))
     if not parts:
         return pl.DataFrame()
-    coded = (pl.concat(parts).join(lookup.lazy(), left_on="counted", right_on="afdeling_id", how="left")
-             .with_columns(cell=pl.col("code") * 3 + pl.col("pop")))
+    # a lookup expression, not a join: the rows keep their order (the float sums add them in it)
+    code = pl.col("counted").replace_strict(lookup["afdeling_id"], lookup["code"], default=None, return_dtype=pl.Int64)
+    coded = pl.concat(parts).with_columns(cell=code * 3 + pl.col("pop"))
     out = indicators(coded, ["cell"], measures).collect()
     return None if out["cell"].null_count() else out
 
@@ -101,8 +102,12 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
     if rows.height == 0:
         return pl.DataFrame()
     mags = [n for n, m in measures.items() if m.magnitude]
-    value_cols = [c for n in measures for c in (f"k|{n}", f"c|{n}")]
+    flo = float_columns(measures)  # summed by float_sums in row order below, not by the group_bys
+    value_cols = [c for n in measures for c in (f"k|{n}", f"c|{n}") if c not in flo]
     sums_lf = rows.lazy().group_by("cell").agg([pl.col(c).sum() for c in value_cols])
+    # households: a plain group_by. Its float sums feed only the dominance statistics, which never leave;
+    # a last-digit difference between runs could matter only at a share equal to its limit to the last
+    # digit. (A stable sort + np.add.reduceat made them repeatable too, at +0.3 s on the whole population.)
     hh_lf = (rows.lazy().with_columns(_k=pl.col("cell") * _HH_BLOCK + pl.col("hh_key") + (1 << 31))
              .group_by("_k").agg([pl.col(c).sum() for n in mags for c in (f"k|{n}", f"c|{n}")])
              .with_columns(cell=pl.col("_k") // _HH_BLOCK, hh_key=pl.col("_k") % _HH_BLOCK - (1 << 31)).drop("_k"))
@@ -126,6 +131,12 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
         sums.with_columns(code=pl.col("cell") // 3).join(pairs, on="code")
         .group_by(g=n_cells + pl.col("u") * 3 + pl.col("cell") % 3).agg(pl.col(value_cols).sum()),
     ], how="vertical_relaxed")
+    # float sums: afdeling cells in row order, pooled cells over the (sorted) member pairs
+    by_cell = float_sums(rows["cell"].to_numpy(), rows, flo, n_cells)
+    all_cells = {c: np.concatenate([v, np.bincount(pooled_cell, weights=v[pair_cell], minlength=n_pooled)])
+                 for c, v in by_cell.items()}
+    g = wide["g"].to_numpy()
+    wide = wide.with_columns(**{c: v[g] for c, v in all_cells.items()})
     cell_of = pl.concat([
         pl.DataFrame({"u": np.arange(n_afd), "level": "afdeling", "unit": ids}),
         units.with_columns(u=pl.col("u") + n_afd),
@@ -153,7 +164,7 @@ def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame, study: pl.Series) -> 
         member.select("code", u=pl.col("group").replace_strict(names, range(len(names)), return_dtype=pl.Int64)),
         pl.DataFrame({"code": study, "u": len(names)}, schema={"code": pl.Int64, "u": pl.Int64}),
         lookup.select("code", u=pl.lit(len(names) + 1, pl.Int64)),
-    ])
+    ]).sort("u", "code")  # a fixed order: pooled float sums add the members in it
     return units, pairs
 
 

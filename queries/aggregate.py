@@ -88,14 +88,65 @@ def aggregate(ind: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Mea
     return Agg(regroup_sums(ind, keys, measures), regroup_hh(ind, keys, measures))
 
 
-def regroup_sums(sums: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
-    """Sum the indicator columns per ``keys`` (no keys: one row, the total)."""
-    aggs = [pl.col(c).sum() for c in _cols(measures)]
+_QUANTUM = 2.0 ** 40  # fsum adds multiples of 2^-40 (9e-13 of the unit: of a krone for incomes)
+
+
+def fsum(expr: pl.Expr) -> pl.Expr:
+    """A float sum that does not depend on the order of the rows.
+
+    Float addition is not associative, and polars adds a group's rows in
+    whatever order its threads and joins deliver them, so the same release
+    run twice differed in the last digits of its means (2,462 of the demo's
+    lines). Here each addend is rounded to a multiple of 2^-40 and the
+    multiples are added exactly as 128-bit integers, converted back once: the
+    same result in any order, within n * 2^-41 of the exact sum (a plain float
+    sum is off by up to n * 1e-16 of the total). Null and all-null groups as
+    ``sum``. Sorting the addends would do it too, but polars drops a ``sort``
+    before a ``sum``, and a running sum over sorted groups was 4-5x slower.
+    (The whole-population paths add floats with ``np.bincount`` in row order
+    instead: :func:`queries.dense.float_sums`.)
+
+    Examples
+    --------
+    >>> rows = pl.DataFrame({"x": [0.3, 0.2, 0.1]})
+    >>> rows.select(pl.col("x").sum()).item(), rows.reverse().select(pl.col("x").sum()).item()
+    (0.6, 0.6000000000000001)
+    >>> rows.select(fsum(pl.col("x"))).item() == rows.reverse().select(fsum(pl.col("x"))).item()
+    True
+    """
+    return (expr * _QUANTUM).round().cast(pl.Int128).sum().cast(pl.Float64) / _QUANTUM
+
+
+def sum_columns(frame: pl.LazyFrame, columns: Sequence[str]) -> list[pl.Expr]:
+    """``sum`` of each column, by :func:`fsum` where the column holds floats (integers add up exactly)."""
+    schema = frame.collect_schema()
+    return [fsum(pl.col(c)).alias(c) if schema[c].is_float() else pl.col(c).sum() for c in columns]
+
+
+def float_columns(measures: Mapping[str, Measure]) -> list[str]:
+    """The indicator columns holding floats: the contributions of the magnitude measures."""
+    return [_c(name) for name, m in measures.items() if m.magnitude]
+
+
+def regroup_sums(sums: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure], *,
+                 floats: bool = True) -> pl.LazyFrame:
+    """Sum the indicator columns per ``keys`` (no keys: one row, the total).
+
+    Float columns by :func:`fsum`; ``floats=False`` leaves them out, for a
+    caller that sums them in a fixed row order itself (:mod:`queries.dense`).
+    """
+    flo = set(float_columns(measures))
+    aggs = [fsum(pl.col(c)).alias(c) if c in flo else pl.col(c).sum() for c in _cols(measures)
+            if floats or c not in flo]
     return sums.group_by(list(keys)).agg(aggs) if keys else sums.select(aggs)
 
 
 def regroup_hh(hh: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Measure]) -> pl.LazyFrame:
-    """Sum the magnitude columns per ``keys`` and household."""
+    """Sum the magnitude columns per ``keys`` and household.
+
+    Plain sums: they feed only the dominance statistics, which never leave
+    the package (see :func:`fsum` for the published sums).
+    """
     return hh.group_by([*keys, "hh_key"]).agg([pl.col(c).sum() for c in _cols(measures, magnitude_only=True)])
 
 

@@ -41,7 +41,15 @@ from panel.schema import (
     scan_panel,
 )
 from queries.afdeling_dense import dense_afdeling_cells
-from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
+from queries.aggregate import (
+    Agg,
+    aggregate,
+    cells,
+    indicators,
+    regroup,
+    regroup_hh,
+    regroup_sums,
+)
 from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
 from queries.household import household_columns_frame, household_key, panel_composition_usable
@@ -207,14 +215,16 @@ def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures:
     municipal sums are one lazy group_by over the records.
     """
     mags = {n: m for n, m in measures.items() if m.magnitude}
-    sums, ind = pl.collect_all([regroup_sums(indicators(rec.lazy(), ["kom"], measures), ["kom"], measures),
-                                indicators(rec.lazy(), ["kom"], mags)])
+    sums, ind = pl.collect_all([regroup_sums(indicators(rec.lazy(), ["kom"], measures), ["kom"], measures,
+                                             floats=False), indicators(rec.lazy(), ["kom"], mags)])
     stats = kom_population_stats(ind, *slots, measures, rules=rules)
     if stats is None:
         return _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
                                   rules=rules)
-    kom_stats, pop_stats = stats
-    total = regroup_sums(sums.lazy(), [], measures).collect()
+    kom_stats, pop_stats, floats = stats  # floats: the municipal float sums, the same every run
+    sums = sums.join(floats, on="kom", how="left", nulls_equal=True)
+    total = pl.concat([regroup_sums(sums.lazy(), [], measures, floats=False).collect(),
+                       floats.drop("kom").sum()], how="horizontal")
     yr = pl.lit(year, pl.Int32)
     kom = long_cells(sums, kom_stats, ["kom"], measures).with_columns(year=yr)
     pop = long_cells(total, pop_stats, [], measures).with_columns(year=yr)

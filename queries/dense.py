@@ -99,6 +99,16 @@ def kom_codes(kom: pl.Series) -> tuple[np.ndarray, np.ndarray]:
     return code, np.arange(lo, hi + 1)
 
 
+def float_sums(group: np.ndarray, frame: pl.DataFrame, columns: Sequence[str], n_groups: int) -> dict[str, np.ndarray]:
+    """Per group, the sum of each float column, added in the frame's row order (so the same every run).
+
+    A polars group_by adds a group's floats in whatever order its threads
+    deliver them (see :func:`queries.aggregate.fsum`); ``np.bincount`` adds
+    them row by row, and the records are read in file order.
+    """
+    return {c: np.bincount(group, weights=frame[c].to_numpy(), minlength=n_groups) for c in columns}
+
+
 def few_group_top(group: np.ndarray, contrib: np.ndarray, n_groups: int, *,
                   rules: Rules) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(units, absolute total, the largest absolute values largest first) per group, for few, large groups.
@@ -159,11 +169,13 @@ def _top_values(group: np.ndarray, a: np.ndarray, n_groups: int, k: int) -> np.n
 
 
 def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, measures: Mapping[str, Measure],
-                         *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame] | None:
+                         *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
     """Dominance statistics of the magnitude measures per municipality and for the whole population.
 
-    Returns (``kom`` + ``measure`` + stats, ``measure`` + stats), or None for a
-    negative municipality code. A household is almost always in one
+    Returns (``kom`` + ``measure`` + stats, ``measure`` + stats, ``kom`` +
+    ``c|<measure>`` sums), or None for a negative municipality code. The sums
+    are added in record order (as :func:`float_sums` does), so they are the
+    same every run; the group_by of the other municipal sums leaves them out. A household is almost always in one
     municipality: its contribution is then one dense sum. Households spanning
     municipalities are summed per (municipality, household) on their few
     rows, exactly as the general path would.
@@ -182,11 +194,13 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
         split_rows = np.flatnonzero(split[slot])
     del split_person
     kom_parts, pop_parts = [], []
+    floats = {"kom": pl.Series(kom_of_code).cast(pl.Int16).set(pl.Series(kom_of_code < 0), None)}
     for name, m in measures.items():
         if not m.magnitude:
             continue
         k = ind[f"k|{name}"].to_numpy()
         c = ind[f"c|{name}"].to_numpy()
+        floats[f"c|{name}"] = pl.Series(np.bincount(code, weights=c, minlength=n_kom))
         counted = np.zeros(n_slots, dtype=bool)
         counted[slot[k]] = True  # (a plain scatter releases the GIL; np.maximum.at holds it)
         c_h = np.bincount(slot, weights=c, minlength=n_slots)
@@ -224,7 +238,8 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
     kom = kom.with_columns(kom=pl.when(pl.col("kom") >= 0).then(pl.col("kom")).cast(pl.Int16))
     pop = pl.concat(pop_parts) if pop_parts else pl.DataFrame(schema={"measure": pl.String})
     return (kom.with_columns([pl.col(c).cast(t) for c, t in schema.items() if c in kom.columns]),
-            pop.with_columns([pl.col(c).cast(t) for c, t in schema.items() if c in pop.columns]))
+            pop.with_columns([pl.col(c).cast(t) for c, t in schema.items() if c in pop.columns]),
+            pl.DataFrame(floats))
 
 
 def long_cells(sums: pl.DataFrame, stats: pl.DataFrame | None, keys: Sequence[str],

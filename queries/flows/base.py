@@ -18,6 +18,7 @@ import polars as pl
 from panel.config import load_config
 from panel.errors import InputError
 from panel.schema import scan_afdelinger, scan_panel
+from queries.aggregate import sum_columns
 from queries.household import add_household_columns, household_key
 from queries.populations import group_membership
 from queries.registry import Measure
@@ -108,7 +109,7 @@ def add_group_rows(afd_counts: pl.LazyFrame, groups: pl.LazyFrame, keys: list[st
     grp = (
         afd_counts.join(groups, left_on="unit", right_on="afdeling_id", how="inner")
         .group_by("group", *keys)
-        .agg([pl.col(c).sum() for c in sums])
+        .agg(sum_columns(afd_counts, sums))  # (the same float sums every run)
         .rename({"group": "unit"})
         .with_columns(pl.lit("group").alias("level"))
     )

@@ -25,6 +25,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from queries.aggregate import fsum, sum_columns
 from queries.registry import Measure
 
 KEYS = ["level", "unit", "year", "measure"]
@@ -48,7 +49,7 @@ def _side(pairs: pl.LazyFrame, *, study: str, unit: str,
           stats: Mapping[str, tuple[pl.Expr, str | None]]) -> pl.LazyFrame:
     """One side's statistics per unit and year: ``name: (condition, None)`` counts the rows where the
     condition holds, ``name: (condition, column)`` sums the column over them."""
-    aggs = [(pl.col(y).filter(cond.fill_null(False)).sum() if y else cond.fill_null(False).sum().cast(pl.Int64))
+    aggs = [(fsum(pl.when(cond.fill_null(False)).then(pl.col(y))) if y else cond.fill_null(False).sum().cast(pl.Int64))
             .alias(name) for name, (cond, y) in stats.items()]
     return pairs.filter(pl.col(study).fill_null(False)).group_by(pl.col(unit).alias("unit"), "year").agg(aggs)
 
@@ -90,7 +91,7 @@ def group_stats(afd_stats: pl.LazyFrame, groups: pl.LazyFrame) -> pl.LazyFrame:
     return (
         afd_stats.join(groups, left_on="unit", right_on="afdeling_id", how="inner")
         .group_by("group", "year", "measure")
-        .agg([pl.col(c).sum() for c in STATS])
+        .agg(sum_columns(afd_stats, STATS))  # (the same float sums every run)
         .rename({"group": "unit"})
         .with_columns(pl.lit("group").alias("level"))
     )

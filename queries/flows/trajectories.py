@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
+from queries.aggregate import fsum
 from queries.disclosure import Rules, magnitude_stats
 from queries.flows.base import add_group_rows
 from queries.registry import Measure
@@ -61,8 +62,8 @@ def trajectory_stats(fu: pl.LazyFrame, groups: pl.LazyFrame, measures: Mapping[s
                       "lost": (pl.col("yb") == 1) & (pl.col("yk") == 0)}
         for transition, cond in parts.items():
             aggs.append(counted.filter(cond).group_by("unit", "baseline_year", "horizon", "status", "measure")
-                        .agg(pl.len().cast(pl.Int64).alias("n"), pl.col("yb").sum().alias("s_base"),
-                             pl.col("yk").sum().alias("s_follow"))
+                        .agg(pl.len().cast(pl.Int64).alias("n"), fsum(pl.col("yb")).alias("s_base"),
+                             fsum(pl.col("yk")).alias("s_follow"))
                         .with_columns(pl.lit(transition).alias("transition")))
     return add_group_rows(pl.concat(aggs), groups, keys, ["n", "s_base", "s_follow"])
 
@@ -97,9 +98,9 @@ def trajectory_magnitude(fu: pl.LazyFrame, groups: pl.LazyFrame, measures: Mappi
                 pl.lit(name).alias("measure"), pl.col(hh).alias("hh"), pl.col(y.format(name)).alias("c")))
         if not contrib:
             return pl.LazyFrame(schema={c: pl.String for c in ("level", "unit")})
-        c = pl.concat(contrib).group_by("unit", *keys, "hh").agg(pl.col("c").sum())
+        c = pl.concat(contrib).group_by("unit", *keys, "hh").agg(fsum(pl.col("c")).alias("c"))
         grp = (c.join(groups, left_on="unit", right_on="afdeling_id", how="inner")
-               .group_by("group", *keys, "hh").agg(pl.col("c").sum()).rename({"group": "unit"}))
+               .group_by("group", *keys, "hh").agg(fsum(pl.col("c")).alias("c")).rename({"group": "unit"}))
         sides.append(pl.concat([
             magnitude_stats(c, ["unit", *keys], value="c", rules=rules).with_columns(level=pl.lit("afdeling")),
             magnitude_stats(grp, ["unit", *keys], value="c", rules=rules).with_columns(level=pl.lit("group")),
