@@ -16,6 +16,7 @@ import numpy as np
 import polars as pl
 
 from panel.errors import InputError
+from queries.aggregate import fsum
 
 FAST_CELLS = 1 << 22  # largest dense code range the numpy path allocates (4M cells)
 
@@ -50,8 +51,9 @@ def compress(
     return (
         lf.filter(yv.is_not_null() & yv.is_not_nan())
         .group_by(list(keys))
-        .agg(pl.len().alias("n"), yv.sum().alias("sy"), (yv * yv).sum().alias("syy"))
+        .agg(pl.len().alias("n"), fsum(yv).alias("sy"), fsum(yv * yv).alias("syy"))  # (the same every run)
         .with_columns((pl.col("sy") / pl.col("n")).alias("y"))
+        .sort(list(keys))
         .collect()
     )
 

@@ -60,11 +60,17 @@ def afdeling_frame(out: str | Path, *, cluster: str = "helhedsplan_id") -> pl.Da
             .join(groups, on="afdeling_id", how="left")
             .select(UNIT, pl.col(cluster).alias(CLUSTER), "tool_start", "flex_share",
                     pl.col("fleksibel").fill_null(False), "group")
+            .sort(UNIT)  # a fixed row order: the estimators' float sums follow it
             .collect())
 
 
 def measure_cells(out: str | Path, population: str, measures: list[str]) -> pl.DataFrame:
-    """Afdeling-year cells per measure in one pass: measure, afdeling_id, year, n, sy, syy, y (mean)."""
+    """Afdeling-year cells per measure in one pass: measure, afdeling_id, year, n, sy, syy, y (mean).
+
+    Sums by :func:`queries.aggregate.fsum` and rows sorted, so every run
+    estimates from the same numbers in the same order (same estimates to the bit).
+    """
+    from queries.aggregate import fsum
     from queries.populations import population_rows
     from queries.registry import select
 
@@ -72,14 +78,14 @@ def measure_cells(out: str | Path, population: str, measures: list[str]) -> pl.D
     aggs = []
     for i, m in enumerate(reg.values()):
         v = m.contribution()
-        aggs += [m.counted().cast(pl.Int64).sum().alias(f"n{i}"), v.sum().alias(f"sy{i}"),
-                 (v * v).sum().alias(f"syy{i}")]
+        aggs += [m.counted().cast(pl.Int64).sum().alias(f"n{i}"), fsum(v).alias(f"sy{i}"),
+                 fsum(v * v).alias(f"syy{i}")]
     wide = population_rows(out, population).group_by(UNIT, TIME).agg(aggs).collect()
     frames = [wide.select(UNIT, TIME, measure=pl.lit(name), n=pl.col(f"n{i}"), sy=pl.col(f"sy{i}"),
                           syy=pl.col(f"syy{i}"))
               for i, name in enumerate(reg)]
     return (pl.concat(frames).filter(pl.col("n") > 0)
-            .with_columns((pl.col("sy") / pl.col("n")).alias("y")))
+            .with_columns((pl.col("sy") / pl.col("n")).alias("y")).sort("measure", UNIT, TIME))
 
 
 def comparison_sample(cells: pl.DataFrame, afd: pl.DataFrame, comparison: str,
@@ -95,7 +101,7 @@ def comparison_sample(cells: pl.DataFrame, afd: pl.DataFrame, comparison: str,
         # dose: FLEX_SHARE of flexible-letting afdelinger (null = unknown, left out), 0 otherwise
         pl.when(pl.col("_t") & pl.col("fleksibel")).then(pl.col("flex_share")).otherwise(0.0).alias("dose"),
     )
-    s = cells.join(a.select(UNIT, CLUSTER, "cohort", "dose"), on=UNIT, how="inner")
+    s = cells.join(a.select(UNIT, CLUSTER, "cohort", "dose"), on=UNIT, how="inner").sort(UNIT, TIME)
     s = s.with_columns(pl.col("n").mean().over(UNIT).alias("w_unit"))
     return s, no_start
 

@@ -19,6 +19,7 @@ from scipy import stats
 from analyses.did.event_study import EventStudyResult, check_window, relative_time, wald_linear
 from analyses.did.twfe import twfe
 from panel.errors import InputError
+from queries.aggregate import fsum
 
 
 def sun_abraham(
@@ -44,7 +45,7 @@ def sun_abraham(
     """
     lo, hi = check_window(window, ref)
     wname = None if compressed else (weights or counts)
-    wsum = pl.col(wname).cast(pl.Float64).sum() if wname else pl.len().cast(pl.Float64)
+    wsum = fsum(pl.col(wname).cast(pl.Float64)) if wname else pl.len().cast(pl.Float64)  # (the same every run)
     lf = df.lazy().with_columns(relative_time(cohort, time, (lo, hi)).alias("_e"),
                                 pl.col(cohort).cast(pl.Int64).fill_null(0).alias("_g"))
     yv = pl.col(outcome).cast(pl.Float64)
