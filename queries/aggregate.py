@@ -89,6 +89,7 @@ def aggregate(ind: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str, Mea
 
 
 _QUANTUM = 2.0 ** 40  # fsum adds multiples of 2^-40 (9e-13 of the unit: of a krone for incomes)
+_EXACT_LIMIT = 2.0 ** 60  # addends below this in size: their 2^-40 multiples summed fit 128 bits many times over
 
 
 def fsum(expr: pl.Expr) -> pl.Expr:
@@ -100,8 +101,8 @@ def fsum(expr: pl.Expr) -> pl.Expr:
     lines). Here each addend is rounded to a multiple of 2^-40 and the
     multiples are added exactly as 128-bit integers, converted back once: the
     same result in any order, within n * 2^-41 of the exact sum (a plain float
-    sum is off by up to n * 1e-16 of the total). Null and all-null groups as
-    ``sum``. Sorting the addends would do it too, but polars drops a ``sort``
+    sum is off by up to n * 1e-16 of the total). Nulls, all-null groups, NaN
+    and infinities as ``sum``. Sorting the addends would do it too, but polars drops a ``sort``
     before a ``sum``, and a running sum over sorted groups was 4-5x slower.
     (The whole-population paths add floats with ``np.bincount`` in row order
     instead: :func:`queries.dense.float_sums`.)
@@ -114,7 +115,11 @@ def fsum(expr: pl.Expr) -> pl.Expr:
     >>> rows.select(fsum(pl.col("x"))).item() == rows.reverse().select(fsum(pl.col("x"))).item()
     True
     """
-    return (expr * _QUANTUM).round().cast(pl.Int128).sum().cast(pl.Float64) / _QUANTUM
+    ok = expr.abs() < _EXACT_LIMIT  # false for NaN and inf: those (and absurdly large values) add as floats,
+    exact = pl.when(ok).then(expr).otherwise(0.0)  # so they propagate as in a plain sum; zeros add in any order
+    rest = pl.when(ok).then(0.0).otherwise(expr)
+    return ((exact * _QUANTUM).round().cast(pl.Int128).sum().cast(pl.Float64) / _QUANTUM + rest.sum()).alias(
+        expr.meta.output_name(raise_if_undetermined=False) or "sum")
 
 
 def sum_columns(frame: pl.LazyFrame, columns: Sequence[str]) -> list[pl.Expr]:

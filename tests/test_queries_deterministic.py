@@ -43,12 +43,13 @@ def test_fsum_is_the_same_in_any_row_order_and_equals_the_exact_sum() -> None:
     assert len(runs) == 1
     exact = [math.fsum(x[df["g"].to_numpy() == g]) for g in range(7)]
     assert np.allclose(runs.pop(), exact, rtol=1e-12, atol=0)
-    # same type and null handling as sum: an all-null group sums to 0, booleans count
-    odd = pl.DataFrame({"g": [1, 1, 2], "x": [None, None, 1.5], "b": [True, True, False]},
-                       schema={"g": pl.Int8, "x": pl.Float64, "b": pl.Boolean})
-    got = odd.group_by("g").agg(fsum(pl.col("x")), fsum(pl.col("b"))).sort("g")
-    want = odd.group_by("g").agg(pl.col("x").sum(), pl.col("b").sum()).sort("g")
+    # as sum: an all-null group sums to 0; NaN and infinities propagate; values too large for 128 bits add as floats
+    odd = pl.DataFrame({"g": [1, 1, 2, 3, 3, 4, 4, 5, 5], "x": [None, None, 1.5, float("nan"), 2.0, float("inf"), 1.0,
+                                                             1e300, 1e300]}, schema={"g": pl.Int8, "x": pl.Float64})
+    got = odd.group_by("g").agg(fsum(pl.col("x"))).sort("g")
+    want = odd.group_by("g").agg(pl.col("x").sum()).sort("g")
     assert got.equals(want)
+    assert got["x"].to_list()[:2] == [0.0, 1.5] and math.isnan(got["x"][2]) and got["x"][3] == math.inf
 
 
 def test_compute_cells_twice_gives_identical_cells(built: Path) -> None:
