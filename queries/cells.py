@@ -41,15 +41,7 @@ from panel.schema import (
     scan_panel,
 )
 from queries.afdeling_dense import dense_afdeling_cells
-from queries.aggregate import (
-    Agg,
-    aggregate,
-    cells,
-    indicators,
-    regroup,
-    regroup_hh,
-    regroup_sums,
-)
+from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
 from queries.household import household_columns_frame, household_key, panel_composition_usable

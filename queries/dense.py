@@ -175,7 +175,9 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
     Returns (``kom`` + ``measure`` + stats, ``measure`` + stats, ``kom`` +
     ``c|<measure>`` sums), or None for a negative municipality code. The sums
     are added in record order (as :func:`float_sums` does), so they are the
-    same every run; the group_by of the other municipal sums leaves them out. A household is almost always in one
+    same every run; the group_by of the other municipal sums leaves them out.
+
+    A household is almost always in one
     municipality: its contribution is then one dense sum. Households spanning
     municipalities are summed per (municipality, household) on their few
     rows, exactly as the general path would.
