@@ -6,7 +6,8 @@ population, then joins and re-groups for every pooled level. Here every row
 of the three populations fed by a record year gets one small integer,
 ``cell = afdeling code * 3 + population`` (the afdeling's row in the
 afdeling table; stock and in-movers are of the record year, out-movers of
-the next), so that sums are one single-key group_by, household contributions
+the next), so that sums are one single-key group_by (float sums one
+``np.bincount`` in row order: the same every run), household contributions
 one group_by on a packed integer, and the dominance statistics come from
 numpy arrays indexed by cell (:func:`queries.dense.top_sums`) without
 numbering the cells first. A pooled cell (a group, the study afdelinger, the
