@@ -136,12 +136,12 @@ def check_columns(path: str | Path, schema: Mapping[str, pl.DataType], *, option
             raise InputError(f"has type {have[col]}, expected {want}", file=path, column=col)
 
 
-def _checked_panel_files(d: Path) -> None:
-    files = sorted(d.rglob("*.parquet"))
-    if not files:
-        raise InputError("no parquet files in the panel directory; run 'socialmix build' first", file=d)
+def _panel_files(d: Path) -> list[Path]:
+    """The parquet files a scan of panel directory ``d`` reads (none if it is absent), each checked."""
+    files = sorted(d.rglob("*.parquet")) if d.is_dir() else []
     for f in files:
         check_columns(f, PANEL_SCHEMA, optional=PANEL_OPTIONAL)
+    return files
 
 
 def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
@@ -155,7 +155,8 @@ def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
     _need(out / PANEL_DIR, "panel")
     dirs = [out / PANEL_DIR] + ([out / BASE_DIR] if include_base and (out / BASE_DIR).exists() else [])
     for d in dirs:
-        _checked_panel_files(d)
+        if not _panel_files(d):
+            raise InputError("no parquet files in the panel directory; run 'socialmix build' first", file=d)
     frames = [
         pl.scan_parquet(d / "**" / "*.parquet", hive_partitioning=True, hive_schema={"year": pl.Int32()})
         for d in dirs
@@ -178,10 +179,8 @@ def household_parameters(out: str | Path) -> dict | None:
     """
     import json
 
-    files = sorted((Path(out) / PANEL_DIR).glob("year=*/*.parquet")) + sorted(
-        (Path(out) / BASE_DIR).glob("year=*/*.parquet"))
-    for f in files:  # a damaged file: the error names it (before the metadata reader fails on it)
-        check_columns(f, PANEL_SCHEMA, optional=PANEL_OPTIONAL)
+    # checked first: a damaged file gets an error naming it, not the metadata reader's
+    files = _panel_files(Path(out) / PANEL_DIR) + _panel_files(Path(out) / BASE_DIR)
     found = {pl.read_parquet_metadata(f).get(HOUSEHOLD_METADATA) for f in files}
     if len(found) != 1 or None in found:
         return None

@@ -102,8 +102,9 @@ def fsum(expr: pl.Expr) -> pl.Expr:
     multiples are added exactly as 128-bit integers, converted back once: the
     same result in any order, within n * 2^-41 of the exact sum (a plain float
     sum is off by up to n * 1e-16 of the total). Nulls, all-null groups, NaN
-    and infinities as ``sum``. Sorting the addends would do it too, but polars drops a ``sort``
-    before a ``sum``, and a running sum over sorted groups was 4-5x slower.
+    and infinities as ``sum``. Sorting the addends would do it too, but
+    polars drops a ``sort`` before a ``sum``, and a running sum over sorted
+    groups was 4-5x slower.
     (The whole-population paths add floats with ``np.bincount`` in row order
     instead: :func:`queries.dense.float_sums`.)
 
@@ -125,7 +126,7 @@ def fsum(expr: pl.Expr) -> pl.Expr:
 def sum_columns(frame: pl.LazyFrame, columns: Sequence[str]) -> list[pl.Expr]:
     """``sum`` of each column, by :func:`fsum` where the column holds floats (integers add up exactly)."""
     schema = frame.collect_schema()
-    return [fsum(pl.col(c)).alias(c) if schema[c].is_float() else pl.col(c).sum() for c in columns]
+    return [fsum(pl.col(c)) if schema[c].is_float() else pl.col(c).sum() for c in columns]
 
 
 def float_columns(measures: Mapping[str, Measure]) -> list[str]:
@@ -141,8 +142,7 @@ def regroup_sums(sums: pl.LazyFrame, keys: Sequence[str], measures: Mapping[str,
     caller that sums them in a fixed row order itself (:mod:`queries.dense`).
     """
     flo = set(float_columns(measures))
-    aggs = [fsum(pl.col(c)).alias(c) if c in flo else pl.col(c).sum() for c in _cols(measures)
-            if floats or c not in flo]
+    aggs = sum_columns(sums, [c for c in _cols(measures) if floats or c not in flo])
     return sums.group_by(list(keys)).agg(aggs) if keys else sums.select(aggs)
 
 

@@ -42,7 +42,7 @@ from panel.schema import (
 )
 from queries.afdeling_dense import dense_afdeling_cells
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
-from queries.dense import household_slots, kom_population_stats, long_cells, reuse_heap
+from queries.dense import DENSE_FACTOR, household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
 from queries.household import household_columns_frame, household_key, panel_composition_usable
 from queries.populations import group_membership, panel_years
@@ -96,7 +96,7 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
     """Row of each person_id in a frame with one row per person (dense array), or None (sparse or repeated ids)."""
     pid_s = ind["person_id"]
     lo, hi = pid_s.min(), pid_s.max()
-    if lo is None or lo < 0 or hi > max(4 * ind.height, 1 << 23):
+    if lo is None or lo < 0 or hi > max(DENSE_FACTOR * ind.height, 1 << 23):
         return None
     pid = pid_s.to_numpy()
     pos = np.full(int(hi) + 1, -1, dtype=np.int32)

@@ -111,7 +111,7 @@ def household_contributions(pairs: pl.LazyFrame, measures: Mapping[str, Measure]
         return pl.LazyFrame(schema={"unit": pl.String, "year": pl.Int32, "measure": pl.String, "part": pl.String,
                                     "hh_year": pl.String, "hh": pl.Int64, "c": pl.Float64})
     keys = ["unit", "year", "measure", "part", "hh_year", "hh"]
-    return pl.concat(frames).group_by(keys).agg(fsum(pl.col("c")).alias("c"))
+    return pl.concat(frames).group_by(keys).agg(fsum(pl.col("c")))
 
 
 def magnitude_table(contrib: pl.LazyFrame, groups: pl.LazyFrame, *, rules: Rules) -> pl.LazyFrame:
@@ -119,7 +119,7 @@ def magnitude_table(contrib: pl.LazyFrame, groups: pl.LazyFrame, *, rules: Rules
     keys = ["year", "measure", "part"]
     afd = magnitude_stats(contrib, ["unit", *keys], value="c", rules=rules).with_columns(level=pl.lit("afdeling"))
     grp_hh = (contrib.join(groups, left_on="unit", right_on="afdeling_id", how="inner")
-              .group_by("group", *keys, "hh_year", "hh").agg(fsum(pl.col("c")).alias("c")).rename({"group": "unit"}))
+              .group_by("group", *keys, "hh_year", "hh").agg(fsum(pl.col("c"))).rename({"group": "unit"}))
     grp = magnitude_stats(grp_hh, ["unit", *keys], value="c", rules=rules).with_columns(level=pl.lit("group"))
     return pl.concat([afd, grp], how="diagonal")
 

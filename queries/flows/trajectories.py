@@ -98,9 +98,9 @@ def trajectory_magnitude(fu: pl.LazyFrame, groups: pl.LazyFrame, measures: Mappi
                 pl.lit(name).alias("measure"), pl.col(hh).alias("hh"), pl.col(y.format(name)).alias("c")))
         if not contrib:
             return pl.LazyFrame(schema={c: pl.String for c in ("level", "unit")})
-        c = pl.concat(contrib).group_by("unit", *keys, "hh").agg(fsum(pl.col("c")).alias("c"))
+        c = pl.concat(contrib).group_by("unit", *keys, "hh").agg(fsum(pl.col("c")))
         grp = (c.join(groups, left_on="unit", right_on="afdeling_id", how="inner")
-               .group_by("group", *keys, "hh").agg(fsum(pl.col("c")).alias("c")).rename({"group": "unit"}))
+               .group_by("group", *keys, "hh").agg(fsum(pl.col("c"))).rename({"group": "unit"}))
         sides.append(pl.concat([
             magnitude_stats(c, ["unit", *keys], value="c", rules=rules).with_columns(level=pl.lit("afdeling")),
             magnitude_stats(grp, ["unit", *keys], value="c", rules=rules).with_columns(level=pl.lit("group")),
