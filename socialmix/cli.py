@@ -104,8 +104,11 @@ def _stage(a: argparse.Namespace, name: str, out: Path, work: Callable[[], objec
         inputs["SRC"] = (src, files_matching(src, ["**/*.sas7bdat", "**/*.SAS7BDAT", "lookup/**"]))
     if spec["inputs"]:
         inputs["OUT"] = (out, files_matching(out, spec["inputs"]))
-    ran = run_stage(name, out, work, inputs=inputs, outputs=outputs or spec["outputs"], config=config,
-                    command=["socialmix", *getattr(a, "argv", [])], resume=getattr(a, "resume", False))
+    from panel.atomic import stage_name
+
+    with stage_name(name):  # staging beside OUT is named after the stage (stale ones are recognised)
+        ran = run_stage(name, out, work, inputs=inputs, outputs=outputs or spec["outputs"], config=config,
+                        command=["socialmix", *getattr(a, "argv", [])], resume=getattr(a, "resume", False))
     if not ran:
         print(f"stage {name} unchanged, skipped")
 
