@@ -12,9 +12,13 @@ Design (why it is fast and bounded in memory at whole-population scale):
   columns a move needs of year t-1 are kept.
 * All output goes to a staging directory (:func:`panel.atomic.staged_dir`):
   a failed run leaves no OUT (an existing OUT stays whole). File and column
-  presence of every register-year and every lookup is checked before any
-  data is read; data checks (types, codes, duplicates) run year by year
-  before that year's rows are written into the staging directory.
+  presence and types of every register-year and every lookup are checked
+  before any data is read, by the same code as ``socialmix check``
+  (:func:`panel.check.preflight`: whatever ``check`` reports stops the
+  build); data checks (types, codes, duplicates) run year by year
+  before that year's rows are written into the staging directory, and a
+  join that loses more of a register's rows than ``[join_loss]`` of the
+  register config allows stops the build (:func:`panel.validate.join_loss`).
 
 Examples
 --------
@@ -31,10 +35,10 @@ from typing import Any
 
 import polars as pl
 
-from panel import progress, validate
+from panel import check, progress, validate
 from panel.atomic import staged_dir
 from panel.derive import empty_id_dict, person_years, year_counts
-from panel.errors import InputError, SocialmixError
+from panel.errors import SocialmixError
 from panel.lookups import afdeling_table, load_lookups
 from panel.moves import MOVE_COLUMNS, classify_moves, name_moves
 from panel.read import read_register
@@ -44,7 +48,6 @@ from panel.regconfig import (
     Config,
     RegisterFile,
     load_register_config,
-    lookup_files,
     register_files,
 )
 from panel.schema import (
@@ -73,16 +76,9 @@ class _Later:
 
 
 def preflight(reg: Path, years: tuple[int, int], cfg: Config) -> list[RegisterFile]:
-    """Every needed file exists and has the configured columns (schemas only, no data read)."""
-    if not reg.is_dir():
-        raise InputError("register folder not found", file=reg)
-    files = register_files(reg, years, config=cfg)
-    for f in files:
-        validate.need_file(f.path, f"{f.register.upper()} {f.year}")
-        validate.need_columns(f.path, list(pl.read_parquet_schema(f.path)), f.columns, f.optional)
-    for lk in lookup_files(reg, config=cfg):
-        validate.need_file(lk.path, f"lookup {lk.name}")
-    return files
+    """Stop on anything ``socialmix check`` would report (the same code: footers and headers, no data read)."""
+    check.preflight(reg, config=cfg, years=years).raise_first()
+    return register_files(reg, years, config=cfg)
 
 
 def _check_years(years: tuple[int, int]) -> tuple[int, int]:
@@ -155,6 +151,7 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
                 role = "base" if year < y1 else "panel"
                 sub = BASE_DIR if year < y1 else PANEL_DIR
                 left_out = year_counts(py)
+                validate.join_loss(year, fy, counts, left_out, cfg.get("join_loss", {}))
                 panel, cur = py.select(list(PANEL_SCHEMA)), py.select(MOVE_COLUMNS)
                 del py  # the hidden join columns are no longer needed while writing
                 if writing is not None:

@@ -46,6 +46,14 @@ class FileReport:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dtypes: dict[str, pl.DataType] = field(default_factory=dict)  # canonical -> delivered type
+    errors: list[tuple[str | None, str]] = field(default_factory=list)  # (column, one-line message) per problem
+
+    def problem(self, text: str, *, column: str | None = None, message: str | None = None,
+                status: Status = "error") -> None:
+        """Record a problem: ``text`` for the check's table, ``message`` (default: text) for the build's error."""
+        self.problems.append(text)
+        self.errors.append((column, message or text))
+        self.status = _worst(self.status, status)
 
 
 @dataclass
@@ -60,6 +68,15 @@ class Preflight:
     def can_run(self) -> bool:
         """True when the default pipeline (``socialmix run``) can read every file it needs."""
         return not any(f.status in BAD for f in self.files)
+
+    def raise_first(self) -> None:
+        """Stop the build on the first problem ``check`` reports (the same verdict for both commands)."""
+        bad = [(f, col, msg) for f in self.files if f.status in BAD for col, msg in f.errors]
+        if not bad:
+            return
+        f, column, message = bad[0]
+        more = f" ({len(bad)} problems in all: `socialmix check` lists them)" if len(bad) > 1 else ""
+        raise InputError(message + more, file=f.path, column=column)
 
     def status(self, register: str, year: int | None = None) -> Status:
         """Status of one register-year (or lookup ``lookup:<name>``)."""
@@ -119,8 +136,9 @@ def _check_columns(rep: FileReport, schema: dict[str, pl.DataType], columns: dic
             others = sorted((hints.get(canon, set()) | {c for c in present if c.upper() == actual.upper()})
                             & present - {actual})
             hint = f" (the file has {', '.join(others)}: rename it in --config)" if others else ""
-            rep.problems.append(f"column {actual} missing{hint}")
-            rep.status = _worst(rep.status, "error")
+            rep.problem(f"column {actual} missing{hint}", column=actual,
+                        message=f"column missing (the register config names it for {canon}; the file has "
+                                f"{len(present)} columns){hint}")
             continue
         rep.dtypes[canon] = schema[actual]
         want = types.get(canon)
@@ -128,10 +146,11 @@ def _check_columns(rep: FileReport, schema: dict[str, pl.DataType], columns: dic
             continue
         verdict = _type_verdict(schema[actual], want)
         if verdict == "error":
-            rep.problems.append(f"column {actual} is {schema[actual]}, config wants {want}")
+            rep.problem(f"column {actual} is {schema[actual]}, config wants {want}", column=actual,
+                        message=f"is {schema[actual]}, the register config wants {want}")
         elif verdict == "note":
             rep.notes.append(f"{actual} {schema[actual]} read as {want}")
-        rep.status = _worst(rep.status, verdict)
+            rep.status = _worst(rep.status, verdict)
 
 
 # ---------------------------------------------------------------- files
@@ -155,21 +174,18 @@ def _csv_meta(path: Path) -> tuple[dict[str, pl.DataType], int]:
     return {c: pl.String() for c in header}, max(lines - 1, 0)
 
 
-def _meta(rep: FileReport) -> dict[str, pl.DataType] | None:
+def _meta(rep: FileReport, what: str) -> dict[str, pl.DataType] | None:
     if not rep.path.is_file():
-        rep.status = "missing"
-        rep.problems.append("file missing")
+        rep.problem("file missing", message=f"{what} file is missing", status="missing")
         return None
     try:
         schema, rows = _csv_meta(rep.path) if rep.path.suffix.lower() == ".csv" else _parquet_meta(rep.path)
     except Exception as err:  # noqa: BLE001 - any unreadable footer is one problem of this file
-        rep.status = "error"
-        rep.problems.append(f"cannot read the schema ({type(err).__name__})")
+        rep.problem(f"cannot read the schema ({type(err).__name__})")
         return None
     rep.rows = rows
     if rows == 0:
-        rep.status = _worst(rep.status, "error")
-        rep.problems.append("no rows")
+        rep.problem("no rows", message=f"{what} file has no rows")
     return schema
 
 
@@ -177,7 +193,7 @@ def check_register_file(f: RegisterFile, cfg: Config) -> FileReport:
     """Report on one register-year from its parquet footer."""
     rep = FileReport(f.register, f.year, f.path,
                      resolved={c: a for c, a in f.columns.items() if a != c})
-    schema = _meta(rep)
+    schema = _meta(rep, f"{f.register.upper()} {f.year}")
     if schema is not None:
         hints = {c: _alternatives(cfg, f.register, c) for c in f.columns}
         _check_columns(rep, schema, f.columns, f.types, f.optional, hints)
@@ -187,7 +203,7 @@ def check_register_file(f: RegisterFile, cfg: Config) -> FileReport:
 def check_lookup_file(lk: LookupFile) -> FileReport:
     """Report on one lookup table (CSV columns are text; the build parses them, so only names are checked)."""
     rep = FileReport(f"lookup:{lk.name}", None, lk.path)
-    schema = _meta(rep)
+    schema = _meta(rep, f"lookup {lk.name}")
     if schema is not None:
         types = {} if lk.path.suffix.lower() == ".csv" else lk.types
         _check_columns(rep, schema, {c: c for c in lk.types}, types, frozenset(), {})
@@ -216,9 +232,9 @@ def _same_key_type(files: list[FileReport], key: str) -> None:
     minority = min(("text", "number"), key=lambda k: sum(v == k for v in kinds.values()))
     for f in files:
         if kinds.get(f.path) == minority:
-            f.problems.append(f"{key} is a {minority} here but not in the other registers: "
-                              "leading zeros would not join")
-            f.status = _worst(f.status, "error")
+            f.problem(f"{key} is a {minority} here but not in the other registers: leading zeros would not join",
+                      column=key, message=f"is a {minority} here but not in the other registers: "
+                      "leading zeros would not join (deliver it as in the other registers)")
 
 
 # ---------------------------------------------------------------- support
@@ -263,7 +279,7 @@ def _support(files: list[FileReport], lookups: dict[str, FileReport], cpi: set[i
                                       "reason": pl.String})
 
 
-def preflight(reg: str | Path, *, config: str | Path | None = None,
+def preflight(reg: str | Path, *, config: str | Path | Config | None = None,
               years: tuple[int, int] = (2004, 2013)) -> Preflight:
     """Inspect a delivery's schemas and row counts; see :func:`check` for the printed form.
 
@@ -287,8 +303,7 @@ def preflight(reg: str | Path, *, config: str | Path | None = None,
     if cpi is not None:
         gaps = [y for y in range(years[0] - 1, years[1] + 1) if y not in cpi]
         if gaps:
-            lookups["cpi"].status = _worst(lookups["cpi"].status, "error")
-            lookups["cpi"].problems.append(f"no CPI for {', '.join(map(str, gaps))}")
+            lookups["cpi"].problem(f"no CPI for year(s) {', '.join(map(str, gaps))}", column="YEAR")
     return Preflight(files + list(lookups.values()), support, years)
 
 

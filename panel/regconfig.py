@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from panel.config import load_config
+from panel.config import check_keys, deep_merge, load_config, read_toml, shipped_config
 from panel.errors import SocialmixError
 
 REGISTERS = ("bef", "udda", "ind", "akm")
@@ -72,10 +72,28 @@ def load_register_config(config: str | Path | Config | None = None) -> Config:
     if isinstance(config, dict):
         cfg = config
         src: str | Path = "register config"
+    elif config is None:
+        cfg = load_config("panel", "registers.toml")
+        src = "panel/registers.toml"
     else:
-        cfg = load_config("panel", "registers.toml", config)
-        src = config if config is not None else "panel/registers.toml"
+        cfg = _user_config(Path(config))
+        src = config
     _check_config(cfg, src)
+    return cfg
+
+
+def _user_config(path: Path) -> Config:
+    """Shipped config merged with the user file; its ``[check]`` table is checked against ``check.toml``."""
+    base, open_paths = shipped_config("panel", "registers.toml")
+    user = read_toml(path)
+    check = user.pop("check", None)
+    check_keys(user, base, source=path, open_paths=open_paths)
+    cfg = deep_merge(base, user)
+    if check is not None:
+        rules, rules_open = shipped_config("panel", "check.toml")
+        check_keys({"check": check}, {"check": rules}, source=path,
+                   open_paths=[f"check.{p}" for p in rules_open])
+        cfg["check"] = check
     return cfg
 
 
@@ -98,6 +116,12 @@ def _check_config(cfg: Config, src: str | Path) -> None:
                 raise SocialmixError(f"[registers.{name}.codes] {col}: no code list [codes.{codelist}]", file=src)
         for rng in spec.get("column_years", {}):
             _parse_range(rng, src)
+    for name, lim in cfg.get("join_loss", {}).items():
+        if isinstance(lim, dict):
+            for key, share in lim.items():
+                if isinstance(share, bool) or not isinstance(share, int | float) or not 0 <= share <= 1:
+                    raise SocialmixError(f"[join_loss.{name}] {key} = {share!r}: must be a share from 0 to 1",
+                                         file=src)
     for name in LOOKUPS:
         spec = cfg.get("lookups", {}).get(name)
         if spec is None or "path" not in spec:

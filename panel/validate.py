@@ -8,6 +8,7 @@ loops over rows).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -79,3 +80,36 @@ def no_duplicate_keys(path: Path, column: str, h1: pl.Series, h2: pl.Series, wha
     if n:
         raise InputError(f"{n} rows share their {column} with another row ({what})", file=path, column=column)
     raise RuntimeError(f"64-bit hash collision among {column} values; rerun with a different hash seed")
+
+
+def join_loss(year: int, files: dict[str, Any], counts: dict[str, Any], left_out: dict[str, int],
+              limits: dict[str, Any]) -> None:
+    """Stop when a join on PNR loses more of a register's rows than the register config allows.
+
+    Two ways to lose rows: register rows with no person in that year's BEF
+    (``orphans``: dropped) and BEF persons with no row of the register
+    (``no_<register>_row``: 0 kr, unknown education or status). Both are
+    normal in small numbers (deaths and emigration in December, children
+    without education records); a share beyond ``[join_loss.<register>]`` is
+    a delivery whose PNRs do not match — e.g. a PNR stored as a number, which
+    loses its leading zero — and every result built on it would be wrong
+    without a word. Below ``min_rows`` lost rows a share is not judged (a
+    tiny delivery). Counts only: never an identifier value.
+    """
+    floor = int(limits.get("min_rows", 0))
+    bef = counts["bef"]["read"]
+    for reg, lim in limits.items():
+        if not isinstance(lim, dict) or reg not in files:
+            continue
+        f = files[reg]
+        read, orphans, without = counts[reg]["read"], counts[reg]["orphans"], left_out.get(f"no_{reg}_row", 0)
+        for lost, total, key, what in (
+            (orphans, read, "max_orphans", f"rows have no person in BEF {year}"),
+            (without, bef, "max_without_row", f"persons of BEF {year} have no row here"),
+        ):
+            share = lost / total if total else 0.0
+            if lost > floor and share > float(lim[key]):
+                raise InputError(
+                    f"{lost:,} of {total:,} {what} ({share:.1%}; the register config allows {float(lim[key]):.0%}, "
+                    f"[join_loss.{reg}] {key}): do the PNRs match those of BEF (same type, leading zeros)?",
+                    file=f.path, column=f.columns.get("PNR", "PNR"))
