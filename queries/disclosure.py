@@ -44,7 +44,7 @@ from typing import Any, Literal, get_args
 import numpy as np
 import polars as pl
 
-from panel.config import load_config, read_toml
+from panel.config import load_config
 from panel.errors import DisclosureError, InputError
 
 Profile = Literal["dst", "safe"]
@@ -104,11 +104,7 @@ def load_rules(profile: Profile = "dst", min_cell: int | None = None, *,
         raise InputError(f"unknown disclosure profile {profile!r}; choose one of {', '.join(get_args(Profile))}")
     if min_cell is not None and (not isinstance(min_cell, int) or min_cell < 1):
         raise InputError(f"--min-cell must be a positive integer, got {min_cell!r}")
-    cfg = load_config("queries", "disclosure.toml")
-    if config is not None:
-        from panel.config import deep_merge
-
-        cfg = deep_merge(cfg, read_toml(config))
+    cfg = load_config("queries", "disclosure.toml", config)  # a user file's unknown keys are errors
     try:
         p = cfg["profiles"][profile]
         rules = Rules(profile=profile, min_persons=int(p["min_persons"]), min_units=int(p["min_units"]),

@@ -36,6 +36,39 @@ def set_allocator(command: str) -> None:
     if conf:
         os.environ.setdefault(ALLOCATOR_ENV, conf)
 
+#: ASCII for the symbols our messages use, where the console's encoding lacks them (cp1252 has no "→")
+ASCII_FALLBACK = {"→": "->", "←": "<-", "≥": ">=", "≤": "<=", "≠": "!=", "—": "-", "–": "-", "−": "-",
+                  "×": "x", "…": "...", "·": ".", "±": "+/-", "²": "^2", "₀": "0", "₁": "1", "₂": "2", "₃": "3",
+                  "‘": "'", "’": "'", "“": '"', "”": '"', "✓": "ok", "✗": "x"}
+CONSOLE_ERRORS = "socialmix-ascii"
+
+
+def _ascii_fallback(err: UnicodeError) -> tuple[str, int]:
+    if not isinstance(err, UnicodeEncodeError):
+        raise err
+    text = err.object[err.start:err.end]
+    return "".join(ASCII_FALLBACK.get(ch, "?") for ch in text), err.end
+
+
+def safe_console() -> None:
+    """Make stdout and stderr degrade to ASCII instead of raising on a character the console cannot show.
+
+    A redirected console on Windows encodes in cp1252 (or cp850), which has no
+    "→" or "≥": a report of a problem must not die with UnicodeEncodeError
+    exactly when there is a problem to report.
+    """
+    import codecs
+
+    try:
+        codecs.lookup_error(CONSOLE_ERRORS)
+    except LookupError:
+        codecs.register_error(CONSOLE_ERRORS, _ascii_fallback)
+    for stream in (sys.stdout, sys.stderr):
+        enc = (getattr(stream, "encoding", None) or "").lower().replace("-", "").replace("_", "")
+        if enc != "utf8" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors=CONSOLE_ERRORS)
+
+
 DEFAULT_YEARS = "2004-2013"
 DEMO_PERSONS = 150_000
 
@@ -295,6 +328,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    safe_console()
     parser = build_parser()
     a = parser.parse_args(argv)
     a.argv = list(sys.argv[1:] if argv is None else argv)  # recorded in manifest.json
