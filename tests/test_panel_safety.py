@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,3 +149,24 @@ def test_build_fails_exactly_where_check_fails(tmp_path: Path, case: str,
     if build_rc == 0:
         rec = json.loads((tmp_path / "out" / "reconciliation.json").read_text())
         assert rec["totals"]["panel_person_years"] == 9  # 3 persons x 3 years
+
+
+# ---------------------------------------------------------------- kill -9 (issue 19)
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="POSIX kill -9")
+def test_build_after_a_killed_build_removes_its_staging(synth_reg: Path, tmp_path: Path) -> None:
+    """Today the staging directories of a `socialmix build` killed with SIGKILL stay beside OUT for good."""
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "socialmix.cli", "--no-progress", "build", str(synth_reg), str(out),
+           "--years", "2004-2013"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not any(p.name.startswith(".out.staging-build-") for p in tmp_path.iterdir()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the build ended before it could be killed"
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    left = [p.name for p in tmp_path.iterdir()]
+    assert left and all(f"-{proc.pid}-" in n for n in left if n != "out")
+    assert main(["--no-progress", "build", str(synth_reg), str(out), "--years", "2004-2013"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
