@@ -78,6 +78,7 @@ TOOL_PARTS = ("anvisning_only", "fleksibel_only", "both")  # disjoint groups who
 PANEL_DIR = "panel"  # panel/year=YYYY/part-0.parquet, panel years only
 BASE_DIR = "panel_base"  # year Y1-1 in the same schema: out-movers of Y1 are measured on it
 MOVES_FILE = "moves.parquet"
+KOMMUNE_REGION_FILE = "kommune_region.parquet"  # KOM -> REGION, copied from lookup/kommune_region.csv if delivered
 AFDELING_FILE = "afdeling.parquet"  # copy of lookup/afdeling with lower-case names
 RECONCILIATION_FILE = "reconciliation.json"
 
