@@ -35,7 +35,7 @@ from panel import progress, validate
 from panel.atomic import staged_dir
 from panel.derive import empty_id_dict, person_years, year_counts
 from panel.errors import InputError, SocialmixError
-from panel.lookups import afdeling_table, load_lookups
+from panel.lookups import afdeling_table, kommune_region_table, load_lookups
 from panel.moves import MOVE_COLUMNS, classify_moves, name_moves
 from panel.read import read_register
 from panel.reconcile import reconciliation, write_reconciliation, year_entry
@@ -45,12 +45,15 @@ from panel.regconfig import (
     RegisterFile,
     load_register_config,
     lookup_files,
+    optional_register_files,
     register_files,
 )
 from panel.schema import (
     AFDELING_FILE,
+    AREA_SCHEMA,
     BASE_DIR,
     HOUSEHOLD_METADATA,
+    KOMMUNE_REGION_FILE,
     MOVES_FILE,
     PANEL_DIR,
     PANEL_SCHEMA,
@@ -76,7 +79,7 @@ def preflight(reg: Path, years: tuple[int, int], cfg: Config) -> list[RegisterFi
     """Every needed file exists and has the configured columns (schemas only, no data read)."""
     if not reg.is_dir():
         raise InputError("register folder not found", file=reg)
-    files = register_files(reg, years, config=cfg)
+    files = register_files(reg, years, config=cfg) + optional_register_files(reg, years, config=cfg)
     for f in files:
         validate.need_file(f.path, f"{f.register.upper()} {f.year}")
         validate.need_columns(f.path, list(pl.read_parquet_schema(f.path)), f.columns, f.optional)
@@ -118,12 +121,13 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
     with progress.step("check files and columns"):
         files = preflight(reg, (y1, y2), cfg)
     by_key = {(f.register, f.year): f for f in files}
+    registers = [*REGISTERS, *sorted({f.register for f in files} - set(REGISTERS))]  # + optional ones delivered
     with progress.step("read lookups"):
         lk = load_lookups(reg, cfg, years_needed=range(y1 - 1, y2 + 1))
 
     def read_year(year: int) -> dict[str, tuple[pl.DataFrame, dict]]:
         return {r: read_register(by_key[(r, year)], cfg=cfg, allow_unknown_codes=allow_unknown_codes)
-                for r in REGISTERS}
+                for r in registers}
 
     entries: dict[int, dict[str, Any]] = {}
     moves: list[pl.DataFrame] = []
@@ -141,21 +145,21 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
         pending = fetch(years_read[0])
         for year in years_read:
             with progress.step(f"build {year}"):
-                fy = {r: by_key[(r, year)] for r in REGISTERS}
+                fy = {r: by_key[(r, year)] for r in registers}
                 regs = pending.result()
                 pending = fetch(year + 1) if year < y2 else None  # (the old future held this year's frames)
-                counts_reg = {r: regs[r][1] for r in REGISTERS}
-                frames = {r: regs[r][0] for r in REGISTERS}
+                counts_reg = {r: regs[r][1] for r in registers}
+                frames = {r: regs[r][0] for r in registers}
                 del regs  # person_years frees the registers once joined: it must hold the only references
                 py, ids, counts = person_years(year, frames, fy, ids, lk, cfg,
                                                allow_unknown_codes=allow_unknown_codes)
-                for r in REGISTERS:
+                for r in registers:
                     for col, n in counts_reg[r]["unknown_codes_mapped"].items():
                         counts["unknown_codes_mapped"][f"{r}.{col}"] = n
                 role = "base" if year < y1 else "panel"
                 sub = BASE_DIR if year < y1 else PANEL_DIR
                 left_out = year_counts(py)
-                panel, cur = py.select(list(PANEL_SCHEMA)), py.select(MOVE_COLUMNS)
+                panel, cur = py.select([*PANEL_SCHEMA, *AREA_SCHEMA]), py.select(MOVE_COLUMNS)
                 del py  # the hidden join columns are no longer needed while writing
                 if writing is not None:
                     writing.result()
@@ -177,6 +181,9 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
             named = name_moves(all_moves.lazy(), lk.afdeling).sort("year", "person_id", "kind").collect()
             _write(named, tmp / MOVES_FILE)
             _write(afdeling_table(lk), tmp / AFDELING_FILE)
+            regions = kommune_region_table(lk)
+            if regions is not None:
+                _write(regions, tmp / KOMMUNE_REGION_FILE)
             rec = reconciliation((y1, y2), entries)
             write_reconciliation(tmp / RECONCILIATION_FILE, rec)
     return rec

@@ -31,6 +31,17 @@ NEEDS = {  # panel column -> (what the delivery must hold, which criterion needs
 }
 
 
+def area_inputs_present(out: str | Path) -> str | None:
+    """None if OUT holds every area input, else what the delivery lacked (for ``run``'s message)."""
+    out = Path(out)
+    panel = scan_panel(out)
+    present = panel.select([pl.col(c).is_not_null().any() for c in NEEDS]).collect().row(0)
+    lacking = [what for (what, _), ok in zip(NEEDS.values(), present, strict=True) if not ok]
+    if not (out / KOMMUNE_REGION_FILE).is_file():
+        lacking.append("lookup/kommune_region.csv")
+    return ", ".join(lacking) or None
+
+
 def area_persons(out: str | Path) -> pl.DataFrame:
     """Person-years with the columns the criteria read; an error names what the delivery lacked."""
     out = Path(out)
