@@ -45,16 +45,19 @@ def _window_any(frame: pl.DataFrame, keys: list[str], column: str, years: int) -
     return joined.select(pl.max_horizontal([pl.col(c).fill_null(0) for c in cols]).cast(pl.Boolean).alias(column))[column]
 
 
-def evaluate(persons: pl.DataFrame, version: RuleVersion, *, min_persons: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+def evaluate(persons: pl.DataFrame | pl.LazyFrame, version: RuleVersion, *,
+             min_persons: int) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(area table, afdeling table) of ``version`` for person-years with ``area``, ``afdeling``, ``region``.
 
     ``persons`` is the whole population (the national and regional references
     need everyone); rows with a null ``area`` count only in the references.
+    A LazyFrame is aggregated without holding the population in memory; only
+    the residents of areas are collected.
     """
     lf = persons.lazy()
     national = yearly(lf, version, []).collect()
     region = yearly(lf.filter(pl.col("region").is_not_null()), version, ["region"]).collect()
-    in_area = lf.filter(pl.col("area").is_not_null())
+    in_area = lf.filter(pl.col("area").is_not_null()).collect().lazy()
     area_region = (in_area.group_by("area", "year").agg(pl.col("region").drop_nulls().mode().sort().first()))
     units = (yearly(in_area, version, ["area"]).join(area_region, on=["area", "year"], how="left")
              .collect().sort("area", "year"))

@@ -42,7 +42,7 @@ def area_inputs_present(out: str | Path) -> str | None:
     return ", ".join(lacking) or None
 
 
-def area_persons(out: str | Path) -> pl.DataFrame:
+def area_persons(out: str | Path) -> pl.LazyFrame:
     """Person-years with the columns the criteria read; an error names what the delivery lacked."""
     out = Path(out)
     panel = scan_panel(out, include_base=True)
@@ -60,7 +60,7 @@ def area_persons(out: str | Path) -> pl.DataFrame:
                          non_western="non_western", socio_category="socio_category",
                          education_level="education_level", convicted="convicted",
                          gross_income="gross_income_2013", kom="kom")
-            .join(regions.lazy(), on="kom", how="left").drop("kom").collect())
+            .join(regions.lazy(), on="kom", how="left").drop("kom"))
 
 
 def area_tables(out: str | Path, *, versions: Sequence[str] | None = None,
