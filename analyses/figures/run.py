@@ -110,12 +110,16 @@ def _comparison_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]
     lab = st.labels(style, lang)
     comp = comp.with_columns(pl.col("year").cast(pl.Int32), pl.col("value").cast(pl.Float64))
     present = set(comp["measure"].to_list())
-    first = [m for m in style["figure"]["comparison_measures"] if m in present]
+    order = list(style["figure"]["comparison_measures"])
+    n_eval = int(style["figure"].get("evaluation_figures", 0))
+    first = [m for m in order if m in present]
     specs = []
-    for i, m in enumerate(first + sorted(present - set(first)), start=1):
+    for m in first + sorted(present - set(first)):
         kind = tb.measure_kind(style, m, comp.filter(pl.col("measure") == m)["value"])
         name = lab["measures"].get(m, m.replace("_", " "))
-        specs.append(Spec(f"fig2_{i:02d}_{m}", fs.comparison_title(lab, name, kind), tb.COMPARISON,
+        # fig2_NN is the evaluation's figure 2.NN (by position in the style's list, present or not)
+        stem = f"fig2_{order.index(m) + 1:02d}_{m}" if m in order[:n_eval] else f"fig2x_{m}"
+        specs.append(Spec(stem, fs.comparison_title(lab, name, kind), tb.COMPARISON,
                           lambda m=m, kind=kind: fs.comparison_figure(comp, measure=m, kind=kind, style=style,
                                                                       lang=lang, series_col=col)))
     return specs
