@@ -39,7 +39,7 @@ from panel import check, progress, validate
 from panel.atomic import staged_dir
 from panel.derive import empty_id_dict, person_years, year_counts
 from panel.errors import SocialmixError
-from panel.lookups import afdeling_table, load_lookups
+from panel.lookups import afdeling_table, kommune_region_table, load_lookups
 from panel.moves import MOVE_COLUMNS, classify_moves, name_moves
 from panel.read import read_register
 from panel.reconcile import reconciliation, write_reconciliation, year_entry
@@ -48,12 +48,15 @@ from panel.regconfig import (
     Config,
     RegisterFile,
     load_register_config,
+    optional_register_files,
     register_files,
 )
 from panel.schema import (
     AFDELING_FILE,
+    AREA_SCHEMA,
     BASE_DIR,
     HOUSEHOLD_METADATA,
+    KOMMUNE_REGION_FILE,
     MOVES_FILE,
     PANEL_DIR,
     PANEL_SCHEMA,
@@ -76,9 +79,15 @@ class _Later:
 
 
 def preflight(reg: Path, years: tuple[int, int], cfg: Config) -> list[RegisterFile]:
-    """Stop on anything ``socialmix check`` would report (the same code: footers and headers, no data read)."""
+    """Stop on anything ``socialmix check`` would report (the same code: footers and headers, no data read).
+
+    The optional registers a delivery holds (convictions, contract §8) are checked for their columns too.
+    """
     check.preflight(reg, config=cfg, years=years).raise_first()
-    return register_files(reg, years, config=cfg)
+    optional = optional_register_files(reg, years, config=cfg)
+    for f in optional:
+        validate.need_columns(f.path, list(pl.read_parquet_schema(f.path)), f.columns, f.optional)
+    return register_files(reg, years, config=cfg) + optional
 
 
 def _check_years(years: tuple[int, int]) -> tuple[int, int]:
@@ -114,12 +123,13 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
     with progress.step("check files and columns"):
         files = preflight(reg, (y1, y2), cfg)
     by_key = {(f.register, f.year): f for f in files}
+    registers = [*REGISTERS, *sorted({f.register for f in files} - set(REGISTERS))]  # + optional ones delivered
     with progress.step("read lookups"):
         lk = load_lookups(reg, cfg, years_needed=range(y1 - 1, y2 + 1))
 
     def read_year(year: int) -> dict[str, tuple[pl.DataFrame, dict]]:
         return {r: read_register(by_key[(r, year)], cfg=cfg, allow_unknown_codes=allow_unknown_codes)
-                for r in REGISTERS}
+                for r in registers}
 
     entries: dict[int, dict[str, Any]] = {}
     moves: list[pl.DataFrame] = []
@@ -137,22 +147,22 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
         pending = fetch(years_read[0])
         for year in years_read:
             with progress.step(f"build {year}"):
-                fy = {r: by_key[(r, year)] for r in REGISTERS}
+                fy = {r: by_key[(r, year)] for r in registers}
                 regs = pending.result()
                 pending = fetch(year + 1) if year < y2 else None  # (the old future held this year's frames)
-                counts_reg = {r: regs[r][1] for r in REGISTERS}
-                frames = {r: regs[r][0] for r in REGISTERS}
+                counts_reg = {r: regs[r][1] for r in registers}
+                frames = {r: regs[r][0] for r in registers}
                 del regs  # person_years frees the registers once joined: it must hold the only references
                 py, ids, counts = person_years(year, frames, fy, ids, lk, cfg,
                                                allow_unknown_codes=allow_unknown_codes)
-                for r in REGISTERS:
+                for r in registers:
                     for col, n in counts_reg[r]["unknown_codes_mapped"].items():
                         counts["unknown_codes_mapped"][f"{r}.{col}"] = n
                 role = "base" if year < y1 else "panel"
                 sub = BASE_DIR if year < y1 else PANEL_DIR
                 left_out = year_counts(py)
                 validate.join_loss(year, fy, counts, left_out, cfg.get("join_loss", {}))
-                panel, cur = py.select(list(PANEL_SCHEMA)), py.select(MOVE_COLUMNS)
+                panel, cur = py.select([*PANEL_SCHEMA, *AREA_SCHEMA]), py.select(MOVE_COLUMNS)
                 del py  # the hidden join columns are no longer needed while writing
                 if writing is not None:
                     writing.result()
@@ -174,6 +184,9 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
             named = name_moves(all_moves.lazy(), lk.afdeling).sort("year", "person_id", "kind").collect()
             _write(named, tmp / MOVES_FILE)
             _write(afdeling_table(lk), tmp / AFDELING_FILE)
+            regions = kommune_region_table(lk)
+            if regions is not None:
+                _write(regions, tmp / KOMMUNE_REGION_FILE)
             rec = reconciliation((y1, y2), entries)
             write_reconciliation(tmp / RECONCILIATION_FILE, rec)
     return rec

@@ -206,7 +206,7 @@ def check_lookup_file(lk: LookupFile) -> FileReport:
     schema = _meta(rep, f"lookup {lk.name}")
     if schema is not None:
         types = {} if lk.path.suffix.lower() == ".csv" else lk.types
-        _check_columns(rep, schema, {c: c for c in lk.types}, types, frozenset(), {})
+        _check_columns(rep, schema, {c: c for c in lk.types}, types, lk.optional, {})
     return rep
 
 

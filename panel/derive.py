@@ -18,7 +18,7 @@ from panel.errors import InputError
 from panel.lookups import Lookups, code_lookup
 from panel.read import HASHED
 from panel.regconfig import Config, RegisterFile
-from panel.schema import PANEL_SCHEMA
+from panel.schema import AREA_SCHEMA, PANEL_SCHEMA
 
 ID_DICT_SCHEMA = {"PNR_h": pl.UInt64(), "PNR_h2": pl.UInt64(), "person_id": pl.Int32()}
 
@@ -109,9 +109,14 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
     h2 = pl.col("PNR_h2")
     # Registers sorted by PNR key: the four joins are merge joins (eager, in-memory engine).
     df = assign_person_ids(bef, ids)
-    for r, cols in (("udda", ["HFAUDD"]), ("ind", ["DISPON_NY"]), ("akm", ["SOCIO"])):
+    gross = ["PERINDKIALT"] if "PERINDKIALT" in regs["ind"].columns else []
+    for r, cols in (("udda", ["HFAUDD"]), ("ind", ["DISPON_NY", *gross]), ("akm", ["SOCIO"])):
         df = df.join(_right(regs[r], cols, r), on="PNR_h", how="left")
-    checked = [c for c in (f"_h2_{t}" for t in ("ids", "udda", "ind", "akm")) if c in df.columns]
+    kraf = regs.get("kraf")
+    kraf_persons = None if kraf is None else int(kraf["PNR_h"].n_unique())
+    if kraf is not None:
+        df = df.join(_right(convictions(kraf, d["counted_offences"]), ["_counted"], "kraf"), on="PNR_h", how="left")
+    checked = [c for c in (f"_h2_{t}" for t in ("ids", "udda", "ind", "akm", "kraf")) if c in df.columns]
     collision = pl.sum_horizontal([(pl.col(c).is_not_null() & (pl.col(c) != h2)) for c in checked])
     del bef, udda, bad
     regs.clear()
@@ -123,6 +128,7 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
             code_lookup("afd", a["afd"], a["AFDELING_ID"]).alias("afdeling_id"),
             code_lookup("afd", a["afd"], a["HELHEDSPLAN_ID"]).alias("helhedsplan_id"),
             code_lookup("afd", a["afd"], a["KOM"]).alias("_afd_kom"),
+            code_lookup("afd", a["afd"], a["BOLIGOMRAADE_ID"]).alias("boligomraade_id"),
             code_lookup("HFAUDD", lk.hfaudd["HFAUDD"], lk.hfaudd["LEVEL"]).alias("LEVEL"),
             code_lookup("OPR_LAND", lk.country["OPR_LAND"], lk.country["WESTERN"]).alias("WESTERN"),
         )
@@ -139,6 +145,9 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
             .alias("competence_education"),
             socio.alias("socio_category"),
             (pl.col("DISPON_NY").fill_null(0.0) * cpi).alias("income_2013"),
+            ((pl.col("PERINDKIALT") * cpi) if gross else pl.lit(None, dtype=pl.Float64)).alias("gross_income_2013"),
+            (pl.col("_counted").fill_null(False) if kraf is not None else pl.lit(None, dtype=pl.Boolean))
+            .alias("convicted"),
             pl.coalesce(pl.col("KOM"), pl.col("_afd_kom")).cast(pl.Int16).alias("kom"),
             collision.alias("_collision"),
         )
@@ -153,9 +162,9 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
             *household_composition(d["household"]),
         )
     )
-    keep = [pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items()]
+    keep = [pl.col(c).cast(t) for c, t in {**PANEL_SCHEMA, **AREA_SCHEMA}.items()]
     hidden = ["PNR_h", "PNR_h2", "afd", "ADRESSE_ID_h", "FOED_DAG", "FAMILIE_ID_h", "_udda", "_ind", "_akm",
-              "HFAUDD", "DISPON_NY", "_new_id", "_collision"]
+              "HFAUDD", "DISPON_NY", "_new_id", "_collision", *(["_kraf"] if kraf is not None else [])]
     out = lf.select(*keep, *hidden).collect()
     if out.height != read["bef"]:  # cannot happen: read_register rejects a PNR twice in a register-year
         raise RuntimeError(f"year {year}: {out.height} panel rows from {read['bef']} BEF rows")
@@ -171,10 +180,26 @@ def person_years(year: int, regs: dict[str, pl.DataFrame], files: dict[str, Regi
     }
     if n_hf_unknown:
         counts["unknown_codes_mapped"][f"udda.{fu.columns['HFAUDD']}"] = n_hf_unknown
+    if kraf_persons is not None:
+        # persons with a conviction row but no BEF row that year (emigrated, died, not resident) are orphans
+        counts["kraf"] = {"read": read["kraf"], "persons": kraf_persons,
+                          "orphans": kraf_persons - int(out["_kraf"].fill_null(False).sum()),
+                          "persons_convicted": int(out["convicted"].sum())}
     ids = grow_ids(ids, out)
     if ids.height >= 2**31:
         raise InputError("more than 2^31 distinct persons", file=fb.path, column=fb.columns["PNR"])
     return out, ids, counts
+
+
+def convictions(kraf: pl.DataFrame, counted: list[list[int]]) -> pl.DataFrame:
+    """One row per convicted person of the year: ``PNR_h``, ``PNR_h2``, ``_counted`` (a counted offence).
+
+    ``counted`` holds inclusive ranges of AFG_GER7 codes (register config ``[derive] counted_offences``).
+    """
+    code = pl.col("AFG_GER7")
+    hit = pl.any_horizontal([code.is_between(int(lo), int(hi)) for lo, hi in counted]) if counted else pl.lit(False)
+    return (kraf.group_by("PNR_h").agg(pl.col("PNR_h2").first(), hit.fill_null(False).any().alias("_counted"))
+            .sort("PNR_h"))
 
 
 def household_composition(hd: dict) -> list[pl.Expr]:

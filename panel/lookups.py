@@ -28,6 +28,7 @@ class Lookups:
     hfaudd: pl.DataFrame  # HFAUDD, LEVEL
     country: pl.DataFrame  # OPR_LAND, WESTERN
     paths: dict[str, Path]
+    kommune_region: pl.DataFrame | None = None  # KOM, REGION (optional lookup, contract §8)
 
 
 def _unique_key(df: pl.DataFrame, key: str, path: Path, what: str) -> pl.DataFrame:
@@ -41,7 +42,7 @@ def _unique_key(df: pl.DataFrame, key: str, path: Path, what: str) -> pl.DataFra
 
 def load_lookups(reg: str | Path, cfg: Config, *, years_needed: range) -> Lookups:
     """Read and check every lookup; ``years_needed`` must all have a CPI."""
-    files = {lk.name: lk for lk in lookup_files(reg, config=cfg)}
+    files = {lk.name: lk for lk in lookup_files(reg, config=cfg, include_optional=True)}
     paths = {name: lk.path for name, lk in files.items()}
     d = {name: read_lookup(lk) for name, lk in files.items()}
 
@@ -98,7 +99,15 @@ def load_lookups(reg: str | Path, cfg: Config, *, years_needed: range) -> Lookup
     co = d["country"]
     p = paths["country"]
     co = _unique_key(co.drop_nulls("OPR_LAND"), "OPR_LAND", p, "WESTERN")
-    return Lookups(afdeling=afd, address=adr, cpi_factor=cpi_factor, hfaudd=hf, country=co, paths=paths)
+    kr = d.get("kommune_region")
+    if kr is not None:
+        p = paths["kommune_region"]
+        for col in ("KOM", "REGION"):
+            if kr[col].null_count():
+                raise InputError(f"{kr[col].null_count()} rows have no value", file=p, column=col)
+        kr = _unique_key(kr, "KOM", p, "REGION")
+    return Lookups(afdeling=afd, address=adr, cpi_factor=cpi_factor, hfaudd=hf, country=co, paths=paths,
+                   kommune_region=kr)
 
 
 def code_lookup(col: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
@@ -125,10 +134,18 @@ def code_lookup(col: str, keys: pl.Series, values: pl.Series) -> pl.Expr:
 
 def afdeling_table(lk: Lookups) -> pl.DataFrame:
     """``lookup/afdeling`` with lower-case names, as OUT/afdeling.parquet."""
-    from panel.schema import AFDELING_SCHEMA
+    from panel.schema import AFDELING_OPTIONAL, AFDELING_SCHEMA
 
     df = lk.afdeling.drop("afd").rename(str.lower)
-    return df.select([pl.col(c).cast(t) for c, t in AFDELING_SCHEMA.items()])
+    return df.select([pl.col(c).cast(t) for c, t in {**AFDELING_SCHEMA, **AFDELING_OPTIONAL}.items()])
+
+
+def kommune_region_table(lk: Lookups) -> pl.DataFrame | None:
+    """``lookup/kommune_region`` as OUT/kommune_region.parquet (``kom``, ``region``), if delivered."""
+    if lk.kommune_region is None:
+        return None
+    return lk.kommune_region.select(pl.col("KOM").cast(pl.Int16).alias("kom"),
+                                    pl.col("REGION").cast(pl.Int16).alias("region")).sort("kom")
 
 
 def afd_names(lk: Lookups) -> dict[str, Any]:

@@ -27,7 +27,9 @@ from panel.config import check_keys, deep_merge, load_config, read_toml, shipped
 from panel.errors import SocialmixError
 
 REGISTERS = ("bef", "udda", "ind", "akm")
+OPTIONAL_REGISTERS = ("kraf",)  # may be absent from a delivery as a whole (contract §8)
 LOOKUPS = ("afdeling", "afdeling_address", "cpi", "hfaudd", "country")
+OPTIONAL_LOOKUPS = ("kommune_region",)
 TYPES = ("str", "int", "float", "date", "bool")
 UNKNOWN = "unknown"  # code-list category that maps to null
 
@@ -50,15 +52,17 @@ class RegisterFile:
     types: dict[str, str]
     codes: dict[str, str] = field(default_factory=dict)
     optional: frozenset[str] = frozenset()
+    multi_row: bool = False  # several rows per PNR (convictions), so no uniqueness check
 
 
 @dataclass(frozen=True)
 class LookupFile:
-    """One lookup table (not per year): path and canonical column types."""
+    """One lookup table (not per year): path, canonical column types and the columns that may be absent."""
 
     name: str
     path: Path
     types: dict[str, str]
+    optional: frozenset[str] = frozenset()
 
 
 def load_register_config(config: str | Path | Config | None = None) -> Config:
@@ -168,6 +172,7 @@ def register_file(reg: str | Path, register: str, year: int, config: Config) -> 
         types=dict(spec["types"]),
         codes=dict(spec.get("codes", {})),
         optional=frozenset(spec.get("optional", [])),
+        multi_row=bool(spec.get("multi_row", False)),
     )
 
 
@@ -185,13 +190,46 @@ def register_files(reg: str | Path, years: tuple[int, int], *, config: Config | 
     return [register_file(reg, r, y, cfg) for r in REGISTERS for y in range(y1 - 1, y2 + 1)]
 
 
-def lookup_files(reg: str | Path, *, config: Config | str | Path | None = None) -> list[LookupFile]:
-    """The lookup tables of a delivery (afdeling, addresses, CPI, education levels, countries)."""
+def optional_register_files(reg: str | Path, years: tuple[int, int], *,
+                            config: Config | str | Path | None = None) -> list[RegisterFile]:
+    """The register-years of the optional registers a delivery holds (all years of one, or none of it).
+
+    A register present for some years but not others is an error naming the first missing file: a
+    conviction share that silently drops to 0 in a missing year would move areas on or off the lists.
+    """
     cfg = config if isinstance(config, dict) else load_register_config(config)
-    return [
-        LookupFile(name, Path(reg) / cfg["lookups"][name]["path"], dict(cfg["lookups"][name].get("types", {})))
-        for name in LOOKUPS
-    ]
+    y1, y2 = years
+    out: list[RegisterFile] = []
+    for r in OPTIONAL_REGISTERS:
+        if r not in cfg.get("registers", {}):
+            continue
+        files = [register_file(reg, r, y, cfg) for y in range(y1 - 1, y2 + 1)]
+        present = [f for f in files if f.path.is_file()]
+        if present and len(present) < len(files):
+            missing = next(f for f in files if not f.path.is_file())
+            raise SocialmixError(f"{r.upper()} is delivered for some years but not {missing.year}; deliver every "
+                                 "year or none", file=missing.path)
+        out.extend(present)
+    return out
+
+
+def lookup_files(reg: str | Path, *, config: Config | str | Path | None = None,
+                 include_optional: bool = False) -> list[LookupFile]:
+    """The lookup tables of a delivery (afdeling, addresses, CPI, education levels, countries).
+
+    ``include_optional`` adds the optional lookups that exist in the delivery (kommune_region).
+    """
+    cfg = config if isinstance(config, dict) else load_register_config(config)
+
+    def one(name: str) -> LookupFile:
+        spec = cfg["lookups"][name]
+        return LookupFile(name, Path(reg) / spec["path"], dict(spec.get("types", {})),
+                          frozenset(spec.get("optional", [])))
+
+    files = [one(name) for name in LOOKUPS]
+    if include_optional:
+        files += [f for f in (one(n) for n in OPTIONAL_LOOKUPS if n in cfg.get("lookups", {})) if f.path.is_file()]
+    return files
 
 
 def code_map(cfg: Config, name: str) -> dict[int, str | None]:

@@ -43,11 +43,18 @@ PANEL_SCHEMA: dict[str, pl.DataType] = {
     "hh_children": pl.Int16(),  # members younger than child_age
     "hh_rs": pl.Boolean(),  # a member is resource-strong (age and AKM category)
 }
+# Area inputs (contract §8), all optional in a delivery: null where not delivered and in panels built before
+# them. Kept apart from PANEL_SCHEMA so tables of the contract columns need not carry them.
+AREA_SCHEMA: dict[str, pl.DataType] = {
+    "boligomraade_id": pl.String(),  # the afdeling's physically connected area, null = none / not delivered
+    "gross_income_2013": pl.Float64(),  # the person's PERINDKIALT in 2013 kr, null = not delivered / no IND row
+    "convicted": pl.Boolean(),  # a counted conviction decided in the year; null = no conviction register
+}
 HOUSEHOLD_COMPOSITION = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_rs")
 HOUSEHOLD_METADATA = "socialmix.household"  # parquet key-value metadata: the parameters of those columns
 # may be absent from a partition file: year comes from the partition name; panels built before the
 # household columns lack them (scan_panel reads them as null)
-PANEL_OPTIONAL = ("year", *HOUSEHOLD_COMPOSITION)
+PANEL_OPTIONAL = ("year", *HOUSEHOLD_COMPOSITION, *AREA_SCHEMA)
 
 MOVES_SCHEMA: dict[str, pl.DataType] = {
     "person_id": pl.Int32(),
@@ -66,6 +73,7 @@ AFDELING_SCHEMA: dict[str, pl.DataType] = {
     "tool_start": pl.Int32(),
     "flex_share": pl.Float64(),
 }
+AFDELING_OPTIONAL: dict[str, pl.DataType] = {"boligomraade_id": pl.String()}  # contract §8
 
 MOVE_KINDS = ("internal", "between", "into_sector", "out_of_sector", "immigration", "birth", "exit")
 IN_KINDS = ("between", "into_sector", "immigration")
@@ -78,6 +86,7 @@ TOOL_PARTS = ("anvisning_only", "fleksibel_only", "both")  # disjoint groups who
 PANEL_DIR = "panel"  # panel/year=YYYY/part-0.parquet, panel years only
 BASE_DIR = "panel_base"  # year Y1-1 in the same schema: out-movers of Y1 are measured on it
 MOVES_FILE = "moves.parquet"
+KOMMUNE_REGION_FILE = "kommune_region.parquet"  # KOM -> REGION, copied from lookup/kommune_region.csv if delivered
 AFDELING_FILE = "afdeling.parquet"  # copy of lookup/afdeling with lower-case names
 RECONCILIATION_FILE = "reconciliation.json"
 
@@ -140,7 +149,7 @@ def _panel_files(d: Path) -> list[Path]:
     """The parquet files a scan of panel directory ``d`` reads (none if it is absent), each checked."""
     files = sorted(d.rglob("*.parquet")) if d.is_dir() else []
     for f in files:
-        check_columns(f, PANEL_SCHEMA, optional=PANEL_OPTIONAL)
+        check_columns(f, {**PANEL_SCHEMA, **AREA_SCHEMA}, optional=PANEL_OPTIONAL)
     return files
 
 
@@ -163,8 +172,9 @@ def scan_panel(out: str | Path, *, include_base: bool = False) -> pl.LazyFrame:
     ]
     lf = pl.concat(frames, how="diagonal_relaxed") if len(frames) > 1 else frames[0]
     have = set(lf.collect_schema().names())
-    return lf.select([(pl.col(c) if c in have or c not in HOUSEHOLD_COMPOSITION else pl.lit(None)).cast(t).alias(c)
-                      for c, t in PANEL_SCHEMA.items()])
+    optional = (*HOUSEHOLD_COMPOSITION, *AREA_SCHEMA)
+    return lf.select([(pl.col(c) if c in have or c not in optional else pl.lit(None)).cast(t).alias(c)
+                      for c, t in {**PANEL_SCHEMA, **AREA_SCHEMA}.items()])
 
 
 def household_parameters(out: str | Path) -> dict | None:
@@ -221,5 +231,8 @@ def scan_afdelinger(out: str | Path) -> pl.LazyFrame:
     """Lazily scan the afdeling attributes of OUT (groups are derived in queries)."""
     path = Path(out) / AFDELING_FILE
     _need(path, "afdeling table")
-    check_columns(path, AFDELING_SCHEMA)
-    return pl.scan_parquet(path).select([pl.col(c).cast(t) for c, t in AFDELING_SCHEMA.items()])
+    check_columns(path, {**AFDELING_SCHEMA, **AFDELING_OPTIONAL}, optional=AFDELING_OPTIONAL)
+    lf = pl.scan_parquet(path)
+    have = set(lf.collect_schema().names())
+    return lf.select([(pl.col(c) if c in have else pl.lit(None)).cast(t).alias(c)
+                      for c, t in {**AFDELING_SCHEMA, **AFDELING_OPTIONAL}.items()])

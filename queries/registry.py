@@ -33,6 +33,10 @@ from panel.errors import InputError
 
 Kind = Literal["share", "mean", "sum"]
 CONTRACT_MEASURES = ("education", "employment", "income", "non_western")
+# measures whose numerators add up to another measure's on the same persons (declared to disclosure control)
+PARTS: dict[str, tuple[str, ...]] = {
+    "outside_labour_force": ("disability_pension_18_64", "early_retirement_18_64", "education_18_64"),
+}
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,20 @@ def registry(config: Mapping[str, Any] | None = None) -> dict[str, Measure]:
                 "everyone: mean equivalised household disposable income (OECD-modified scale), 2013 kr"),
         Measure("families_with_children", "share", pl.col("hh_children") > 0, everyone,
                 f"everyone: share living in a family with a child under {hh['child_age']}"),
+        # --- evaluation ch. 2 as published (figure 2.N of seed 002, lines ~459-1060): the population as worded there
+        Measure("danish_origin", "share", pl.col("ie_type") == 1, everyone,
+                "everyone with a known origin: share of Danish origin (figure 2.1)"),
+        Measure("personal_income_18plus", "mean", pl.col("income_2013"), over18,
+                "persons 18+: mean personal disposable income, 2013 kr (figure 2.8; 0 kr without an IND row)"),
+        Measure("employment_all_residents", "share", share_if_known(socio == "employed"), everyone,
+                "everyone with a known AKM status, children included: share employed (ch. 7, 25-30 % in 2004)"),
+        # the three parts of outside_labour_force (figure 2.5): they add up to it, on the same persons
+        Measure("disability_pension_18_64", "share", share_if_known(socio == "disability_pension"), adult,
+                "adults 18-64 with known status: share on disability pension (foertidspension; figure 2.5)"),
+        Measure("early_retirement_18_64", "share", share_if_known(socio == "early_retirement"), adult,
+                "adults 18-64 with known status: share on early retirement (efterloen; figure 2.5)"),
+        Measure("education_18_64", "share", share_if_known(socio == "education"), adult,
+                "adults 18-64 with known status: share in education (figure 2.5)"),
         Measure("resource_strong", "share", pl.col("hh_resource_strong"),
                 age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"]),
                 f"persons {hh['resource_strong_min_age']}-{hh['resource_strong_max_age']}: share employed or "

@@ -21,6 +21,8 @@ from panel.schema import scan_afdelinger
 from queries.cells import compute_cells
 from queries.disclosure import REPORT_FILE, Profile, append_report, empty_report, load_rules, write_released
 from queries.release import gap_report, protect_release, split
+from queries.segregation import NUMBER_COLUMNS as SEGREGATION_NUMBERS
+from queries.segregation import protect_segregation, segregation_table
 
 MEASURES_DIR = "measures"
 
@@ -65,6 +67,9 @@ def run_measures(out: str | Path, *, min_cell: int | None = None,
         gap_rep = report.filter(report["table"] == "municipal_gap")
         write_released(tables["municipal_gap"], dest / "municipal_gap", gap_rep.vstack(gap_report(
             tables["municipal_gap"], released)), rules=rules, null_columns=("n", "value", "kom_n", "kom_value"))
+        with step("measures: segregation"):
+            seg, seg_rep = protect_segregation(segregation_table(out, min_persons=rules.min_persons), rules=rules)
+            write_released(seg, dest / "segregation", seg_rep, rules=rules, null_columns=SEGREGATION_NUMBERS)
         writer = _flows_writer()
         if writer is not None:
             with step("measures: flows"):

@@ -169,6 +169,27 @@ def cmd_measures(a: argparse.Namespace) -> None:
            {"min_cell": a.min_cell, "profile": a.profile})
 
 
+def cmd_areas(a: argparse.Namespace) -> None:
+    from queries.areas.run import run_areas
+    from queries.disclosure import load_rules
+
+    versions = a.versions or None
+    _stage(a, "areas", a.out, lambda: run_areas(a.out, versions=versions, rules=load_rules("dst")),
+           {"versions": versions})
+
+
+def _areas_if_delivered(a: argparse.Namespace, out: Path) -> None:
+    """The areas stage of ``run``/``demo``: only when the delivery held the area inputs (contract §8)."""
+    from queries.areas.run import area_inputs_present, run_areas
+    from queries.disclosure import load_rules
+
+    missing = area_inputs_present(out)
+    if missing:
+        print(f"areas: skipped, the delivery lacks {missing}")
+        return
+    _stage(a, "areas", out, lambda: run_areas(out, rules=load_rules("dst")), {"versions": None})
+
+
 def cmd_did(a: argparse.Namespace) -> None:
     from analyses.did.run import run_did
 
@@ -200,6 +221,7 @@ def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
            {"years": list(a.years), "allow_unknown_codes": False}, reg=reg)
     _stage(a, "measures", out, lambda: run_measures(out, min_cell=None, profile="dst"),
            {"min_cell": None, "profile": "dst"})
+    _areas_if_delivered(a, out)
     _stage(a, "did", out, lambda: run_did(out), {})
     _stage(a, "figures", out, lambda: run_figures(out, lang=a.lang, fmt="png"), {"lang": a.lang, "format": "png"})
     _stage(a, "report", out, lambda: write_report(out, lang=a.lang), {"lang": a.lang})
@@ -276,6 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="smallest publishable cell (default 5; overrides the profile's threshold)")
     sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="disclosure rules (default %(default)s)")
 
+    sp = add("areas", cmd_areas, "Criteria and statuses of the official area lists into OUT/areas/.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--versions", nargs="+", metavar="NAME",
+                    help="rule versions: shipped names (2015, 2018, kombineret_pre2009, kombineret_2009) or "
+                         "TOML files (default: all shipped)")
+
     sp = add("did", cmd_did, "Difference-in-differences estimates into OUT/did/.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("--bootstrap", type=int, default=999, help="multiplier-bootstrap draws (default %(default)s)")
@@ -320,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("export", cmd_export, "Copy cleared outputs of OUT into BUNDLE for output checking.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("bundle", type=Path, metavar="BUNDLE")
-    for name in ("synth", "convert", "build", "measures", "did", "figures", "report", "run", "demo"):
+    for name in ("synth", "convert", "build", "measures", "areas", "did", "figures", "report", "run", "demo"):
         sub.choices[name].add_argument(
             "--resume", action="store_true",
             help="skip a stage whose inputs, config and outputs are unchanged (by the hashes in OUT/manifest.json)")

@@ -10,7 +10,7 @@ import pytest
 from panel_fixture import PERSON, SECRET, write_registers
 
 from panel.build import build
-from panel.schema import MOVES_SCHEMA, PANEL_SCHEMA, scan_afdelinger, scan_moves, scan_panel
+from panel.schema import AREA_SCHEMA, MOVES_SCHEMA, PANEL_SCHEMA, scan_afdelinger, scan_moves, scan_panel
 from socialmix.cli import main
 
 
@@ -46,7 +46,7 @@ def test_layout_and_schemas(built: tuple[Path, dict]) -> None:
     assert (out / "panel" / "year=2005" / "part-0.parquet").is_file()
     assert not (out / "panel" / "year=2003").exists()
     assert (out / "panel_base" / "year=2003" / "part-0.parquet").is_file()
-    assert pl.read_parquet(out / "panel" / "year=2004" / "part-0.parquet").schema == pl.Schema(PANEL_SCHEMA)
+    assert pl.read_parquet(out / "panel" / "year=2004" / "part-0.parquet").schema == pl.Schema({**PANEL_SCHEMA, **AREA_SCHEMA})
     assert pl.read_parquet(out / "moves.parquet").schema == pl.Schema(MOVES_SCHEMA)
     assert scan_panel(out).collect().height == 8 + 8
     assert scan_panel(out, include_base=True).collect().height == 7 + 8 + 8

@@ -88,7 +88,8 @@ def year_frame(rows: list[tuple], year: int) -> pl.DataFrame:
     return df.with_columns(
         year=pl.lit(year),
         helhedsplan_id=pl.col("afdeling_id").replace_strict(STUDY, default=None),
-        sex=pl.lit(1), income_2013=pl.col("hh_income_2013"), hh_size=pl.lit(1), ie_type=pl.lit(1),
+        sex=pl.lit(1), income_2013=pl.col("hh_income_2013"), hh_size=pl.lit(1),
+        ie_type=pl.when(pl.col("non_western")).then(2).otherwise(1),
     ).select([pl.col(c).cast(t) for c, t in PANEL_SCHEMA.items() if c not in HOUSEHOLD_COMPOSITION])
 
 

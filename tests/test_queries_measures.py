@@ -54,6 +54,12 @@ STOCK_A_2010 = {
     "equivalised_income": (5, (3 * 400_000 / 1.8 + 150_000 + 100_000) / 5),
     "families_with_children": (5, 3 / 5),  # household 1 has p3 (10)
     "resource_strong": (3, 2 / 3),     # 22-59: p1 p2 (household 1 has an employed member), p5 not
+    "danish_origin": (5, 3 / 5),       # p1 p2 p3 (ie_type 1; p4 p5 are immigrants)
+    "personal_income_18plus": (4, (400_000 + 400_000 + 150_000 + 100_000) / 4),  # p1 p2 p4 p5 own income
+    "employment_all_residents": (5, 1 / 5),  # p1, children and pensioners counted
+    "disability_pension_18_64": (3, 0.0),    # 18-64 known: p1 p2 p5
+    "early_retirement_18_64": (3, 0.0),
+    "education_18_64": (3, 1 / 3),     # p2: with the two zeros above it adds up to outside_labour_force
 }
 
 # In-movers to B, 2011, on their 2011 records: p6 30 employed H40 and p7 28 unemployed H10 non-Western
@@ -74,6 +80,12 @@ IN_B_2011 = {
     "equivalised_income": (3, (2 * 600_000 / 1.8 + 50_000) / 3),  # household 10: 2 adults + baby
     "families_with_children": (3, 2 / 3),
     "resource_strong": (2, 1.0),       # 22-59: p6 p7, household 10 has p6 employed
+    "danish_origin": (3, 1 / 3),       # p6
+    "personal_income_18plus": (3, (600_000 * 2 + 50_000) / 3),
+    "employment_all_residents": (3, 1 / 3),
+    "disability_pension_18_64": (3, 0.0),
+    "early_retirement_18_64": (3, 0.0),
+    "education_18_64": (3, 1 / 3),     # p8
 }
 
 # Out-movers of C, 2011 (p7 C->B), measured on the 2010 record: 27, cash benefit, H10, alone, 90 000.
@@ -82,6 +94,8 @@ OUT_C_2011 = {
     "under_18": (1, 0.0), "over_64": (1, 0.0), "single_adults": (1, 1.0), "outside_labour_force": (1, 0.0),
     "unemployed": (1, 0.0), "cash_benefit": (1, 1.0), "grundskole_18_29": (1, 1.0),
     "equivalised_income": (1, 90_000.0), "families_with_children": (1, 0.0), "resource_strong": (1, 0.0),
+    "danish_origin": (1, 0.0), "personal_income_18plus": (1, 90_000.0), "employment_all_residents": (1, 0.0),
+    "disability_pension_18_64": (1, 0.0), "early_retirement_18_64": (1, 0.0), "education_18_64": (1, 0.0),
 }
 
 

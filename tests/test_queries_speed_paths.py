@@ -61,6 +61,8 @@ def _fixture(seed: int, *, split: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.
         "in_labour_force": pl.Series(maybe[rng.integers(0, 3, n)].tolist(), dtype=pl.Boolean),
         "employed": pl.Series(maybe[rng.integers(0, 3, n)].tolist(), dtype=pl.Boolean),
         "hh_income_2013": pl.Series(income, dtype=pl.Float64),
+        "income_2013": pl.Series(np.round(rng.normal(150_000, 120_000, n), -3), dtype=pl.Float64),
+        "ie_type": pl.Series(rng.integers(1, 4, n), dtype=pl.Int8),
     })
     rec = household_columns_frame(raw)
     mover = rng.choice(n, 600, replace=False)

@@ -28,7 +28,8 @@ def test_register_files_and_columns(reg):
         "bef": {"PNR": "str", "FOED_DAG": "date", "KOEN": "int", "IE_TYPE": "int", "OPR_LAND": "int",
                 "FAMILIE_ID": "str", "ADRESSE_ID": "str", "KOM": "int"},
         "udda": {"PNR": "str", "HFAUDD": "int"},
-        "ind": {"PNR": "str", "DISPON_NY": "float"},
+        "ind": {"PNR": "str", "DISPON_NY": "float", "PERINDKIALT": "float"},
+        "kraf": {"PNR": "str", "AFG_GER7": "int"},
     }
     for y in YEARS:
         for name, cols in want.items():
@@ -37,7 +38,7 @@ def test_register_files_and_columns(reg):
         akm = pl.read_parquet_schema(reg / "akm" / f"akm_{y}.parquet")
         assert {c: _kind(t) for c, t in akm.items()} == {"PNR": "str", socio_column(y): "int"}
     top = sorted(p.name for p in reg.iterdir())
-    assert top == ["akm", "bef", "ind", "lookup", "truth.json", "udda"]
+    assert top == ["akm", "bef", "ind", "kraf", "lookup", "truth.json", "udda"]
 
 
 def test_lookup_tables(reg):
@@ -45,7 +46,7 @@ def test_lookup_tables(reg):
     afd = pl.read_parquet(lk / "afdeling.parquet")
     assert {c: _kind(t) for c, t in afd.schema.items()} == {
         "AFDELING_ID": "str", "HELHEDSPLAN_ID": "str", "KOM": "int", "ANVISNING": "bool", "FLEKSIBEL": "bool",
-        "TOOL_START": "int", "FLEX_SHARE": "float"}
+        "TOOL_START": "int", "FLEX_SHARE": "float", "BOLIGOMRAADE_ID": "str"}
     assert afd["AFDELING_ID"].is_unique().all()
     addr = pl.read_parquet(lk / "afdeling_address.parquet")
     assert addr.columns == ["ADRESSE_ID", "AFDELING_ID"]

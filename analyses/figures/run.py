@@ -25,6 +25,7 @@ import polars as pl
 from matplotlib.figure import Figure
 from PIL import Image
 
+from analyses.figures import areas as fa
 from analyses.figures import did as fd
 from analyses.figures import flows as ff
 from analyses.figures import series as fs
@@ -109,12 +110,16 @@ def _comparison_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]
     lab = st.labels(style, lang)
     comp = comp.with_columns(pl.col("year").cast(pl.Int32), pl.col("value").cast(pl.Float64))
     present = set(comp["measure"].to_list())
-    first = [m for m in style["figure"]["comparison_measures"] if m in present]
+    order = list(style["figure"]["comparison_measures"])
+    n_eval = int(style["figure"].get("evaluation_figures", 0))
+    first = [m for m in order if m in present]
     specs = []
-    for i, m in enumerate(first + sorted(present - set(first)), start=1):
+    for m in first + sorted(present - set(first)):
         kind = tb.measure_kind(style, m, comp.filter(pl.col("measure") == m)["value"])
         name = lab["measures"].get(m, m.replace("_", " "))
-        specs.append(Spec(f"fig2_{i:02d}_{m}", fs.comparison_title(lab, name, kind), tb.COMPARISON,
+        # fig2_NN is the evaluation's figure 2.NN (by position in the style's list, present or not)
+        stem = f"fig2_{order.index(m) + 1:02d}_{m}" if m in order[:n_eval] else f"fig2x_{m}"
+        specs.append(Spec(stem, fs.comparison_title(lab, name, kind), tb.COMPARISON,
                           lambda m=m, kind=kind: fs.comparison_figure(comp, measure=m, kind=kind, style=style,
                                                                       lang=lang, series_col=col)))
     return specs
@@ -178,6 +183,33 @@ def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
     return specs
 
 
+def _area_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """Listed areas by rule version, and the study areas' criteria against each list's thresholds."""
+    path = out / "areas" / "areas.parquet"
+    if not path.is_file():
+        return []
+    from queries.areas.rules import load_rule
+
+    areas = pl.read_parquet(path)
+    al = st.labels(style, lang)["areas"]
+    afd = pl.read_parquet(out / "afdeling.parquet") if (out / "afdeling.parquet").is_file() else None
+    study = ([] if afd is None or "boligomraade_id" not in afd.columns else sorted(
+        afd.filter(pl.col("helhedsplan_id").is_not_null())["boligomraade_id"].drop_nulls().unique().to_list()))
+    specs = [Spec("fig_areas_listed", al["listed_title"], "areas/areas",
+                  lambda: fa.listed_figure(areas, style=style, lang=lang))]
+    for rule in ("2015", "2018"):
+        if not study or not areas.filter(pl.col("rule") == rule).height:
+            continue
+        version = load_rule(rule)
+        thr = {c.name: (c.compare, None if c.relative_to_national else c.threshold)
+               for c in version.criteria.values()}
+        specs.append(Spec(f"fig_areas_criteria_{rule}",
+                          al["criteria_title"].format(rule=al["rules"].get(rule, rule)), "areas/areas",
+                          lambda rule=rule, thr=thr: fa.criteria_figure(areas, thr, rule=rule, study_areas=study,
+                                                                        style=style, lang=lang)))
+    return specs
+
+
 def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | None = None) -> list[Spec]:
     """Every figure the released tables of OUT support, in report order.
 
@@ -192,8 +224,8 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
         raise InputError("output folder not found; run 'socialmix measures' first", file=out)
     style = style or st.load_style()
     main, extra = _measure_specs(out, style, lang)
-    return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _did_specs(
-        out, style, lang)
+    return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _area_specs(
+        out, style, lang) + _did_specs(out, style, lang)
 
 
 def png_bytes(fig: Figure, dpi: float) -> bytes:

@@ -123,5 +123,6 @@ def comparison_figure(comp: pl.DataFrame, *, measure: str, kind: str, style: dic
     name = lab["measures"].get(measure, measure.replace("_", " "))
     ax.set_title(comparison_title(lab, name, kind, sep="\n"), loc="left", fontsize="medium")
     st.legend_below(ax, ncols=3)
-    st.add_note(fig, [lab["source"]])
+    universe = lab.get("universe", {}).get(measure)  # the figure's population as the evaluation words it
+    st.add_note(fig, [universe, lab["source"]] if universe else [lab["source"]])
     return fig

@@ -23,7 +23,7 @@ from panel.atomic import staged_dir
 from panel.config import load_config
 from panel.errors import SocialmixError
 from panel.progress import step
-from socialmix.synth import dynamics, housing, outcomes, population, truth
+from socialmix.synth import areas, dynamics, housing, outcomes, population, truth
 from socialmix.synth.codes import country_table, cpi_table, hfaudd_table, pnr, pnr_order, scramble
 
 FAMILY_SALT = 4_711_000_817
@@ -207,7 +207,7 @@ def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config:
     >>> reg = pathlib.Path(tempfile.mkdtemp()) / "reg"
     >>> generate(reg, persons=5000, seed=1, effect=0.05)
     >>> sorted(p.name for p in reg.iterdir())
-    ['akm', 'bef', 'ind', 'lookup', 'truth.json', 'udda']
+    ['akm', 'bef', 'ind', 'kraf', 'lookup', 'truth.json', 'udda']
     """
     if persons < 1000:
         raise SocialmixError(f"--persons must be at least 1000 to hold the study afdelinger, got {persons}")
@@ -262,3 +262,5 @@ def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config:
         with step("synth: finish writing"):
             for fut in pending:
                 fut.result()
+        with step("synth: area inputs"):
+            areas.add_area_inputs(tmp, range(first, last + 1), seed=seed, compression=cfg["output"]["compression"])
