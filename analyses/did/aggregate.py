@@ -9,18 +9,16 @@ estimated cohort shares P(G = g), the extra term for estimating them
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from analyses.did.att_gt import check_option, influence_se
+from analyses.did.bootstrap import add_bands, influence_se
+from analyses.did.options import Aggregation, check_option
 
 if TYPE_CHECKING:
     from analyses.did.att_gt import AttGtResult
-
-Kind = Literal["simple", "dynamic", "group", "calendar"]
-
 
 def weight_if(keep: np.ndarray, pg: np.ndarray, w: np.ndarray, g_unit: np.ndarray,
               group: np.ndarray) -> np.ndarray:
@@ -42,7 +40,7 @@ def _combine(att: np.ndarray, inf: np.ndarray, keep: np.ndarray, wts: np.ndarray
 def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
               max_e: float = np.inf) -> tuple[pl.DataFrame, np.ndarray, float, np.ndarray]:
     """(table, IF matrix of its rows, overall estimate, overall IF) of one aggregation."""
-    check_option(kind, Kind, "aggregation")
+    check_option(kind, Aggregation, "aggregation")
     tab = res.table
     att = tab.get_column("att").to_numpy().astype(float)
     ok = ~np.isnan(att)
@@ -134,8 +132,6 @@ def aggte(res: AttGtResult, kind: str = "simple", *, overall: bool = False, boot
     opts = res.options
     biters = opts.get("bootstrap", 0) if bootstrap is None else bootstrap
     if biters:
-        from analyses.did.bootstrap import add_bands
-
         tab = add_bands(tab, inf, cl, biters=biters, multiplier=multiplier or opts.get("multiplier", "mammen"),
                         alpha=alpha if alpha is not None else opts.get("alpha", 0.05),
                         seed=seed if seed is not None else opts.get("seed"))

@@ -10,15 +10,32 @@ over the parameters, which is what makes an event-study band simultaneous.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import polars as pl
 from scipy.stats import norm
 
-from analyses.did.att_gt import check_option, cluster_sums
+from analyses.did.options import Multiplier, check_option
 
-Multiplier = Literal["mammen", "rademacher"]
+
+def cluster_sums(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
+    """Influence functions (units x parameters) summed within clusters, NaN as 0; the rows as given without."""
+    if cluster is None:
+        return inf
+    s = np.zeros((int(cluster.max()) + 1, inf.shape[1]))
+    np.add.at(s, cluster, np.nan_to_num(inf))
+    return s
+
+
+def influence_se(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
+    """Analytic SEs from influence functions: sqrt(sum IF^2)/n, or with cluster sums."""
+    inf = np.atleast_2d(inf.T).T if inf.ndim == 1 else inf
+    n = inf.shape[0]
+    s = cluster_sums(inf, cluster)
+    if cluster is not None:
+        s[:, np.isnan(inf).any(axis=0)] = np.nan
+    se = np.sqrt((s ** 2).sum(axis=0)) / n
+    se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
+    return se
 
 
 def multipliers(rng: np.random.Generator, shape: tuple[int, int], kind: str) -> np.ndarray:
