@@ -2,7 +2,7 @@
 
 Each draw multiplies the (cluster-summed) influence functions by i.i.d.
 weights with mean 0 and variance 1 — Mammen's two-point weights (R did's
-default) or Rademacher signs — so no estimator is re-run. Standard errors are
+default), Rademacher signs or Webb's six points — so no estimator is re-run. Standard errors are
 the interquartile range of the draws over that of a normal; the uniform band's
 critical value is the 1 − alpha quantile of the largest studentised deviation
 over the parameters, which is what makes an event-study band simultaneous.
@@ -38,11 +38,18 @@ def influence_se(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
     return se
 
 
+# Webb (2023) six-point weights: +-sqrt(1/2), +-1, +-sqrt(3/2) with equal probability -- mean 0,
+# variance (1/2 + 1 + 3/2)/3 = 1, and six support points, so few clusters give 6^G distinct draws, not 2^G
+WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])
+
+
 def multipliers(rng: np.random.Generator, shape: tuple[int, int], kind: str) -> np.ndarray:
     """Draw bootstrap multipliers with mean 0 and variance 1."""
     check_option(kind, Multiplier, "multiplier")
     if kind == "rademacher":
         return rng.choice(np.array([-1.0, 1.0]), size=shape)
+    if kind == "webb":
+        return rng.choice(WEBB, size=shape)
     s5 = np.sqrt(5.0)
     p = (s5 + 1) / (2 * s5)
     return np.where(rng.random(shape) < p, (1 - s5) / 2, (1 + s5) / 2)
