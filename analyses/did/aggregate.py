@@ -137,7 +137,7 @@ def aggte(res: AttGtResult, kind: str = "simple", *, overall: bool = False, boot
     if balance_e is not None and kind != "dynamic":
         raise InputError(f"balance_e applies to the 'dynamic' aggregation, not {kind!r}")
     tab, inf, est, f = aggte_inf(res, kind, min_e=min_e, max_e=max_e, balance_e=balance_e)
-    cl = res.units.cluster
+    cl = res.se_cluster
     if overall or kind == "simple":
         tab, inf = pl.DataFrame({"att": [est]}), f[:, None]
     tab = tab.with_columns(pl.Series("se", influence_se(inf, cl) if inf.shape[1] else [], dtype=pl.Float64))

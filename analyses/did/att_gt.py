@@ -27,8 +27,8 @@ import polars as pl
 
 from analyses.did import drdid
 from analyses.did.aggregate import aggte
-from analyses.did.bootstrap import add_bands, cluster_sums, influence_se
-from analyses.did.options import BasePeriod, Control, EstMethod, Multiplier, check_option
+from analyses.did.bootstrap import add_bands, cluster_sums, influence_se, mend_single_cluster
+from analyses.did.options import BasePeriod, Control, EstMethod, Multiplier, SingleCluster, check_option
 from panel.errors import InputError
 
 
@@ -51,13 +51,22 @@ class AttGtResult:
 
     ``table`` has columns cohort, time, event_time, att, se, post (and
     ci_low, ci_high, crit_val after a bootstrap). ``inf`` is n_units × cells,
-    in the row order of ``table``.
+    in the row order of ``table`` (after the single-cluster mend, see
+    :func:`analyses.did.bootstrap.mend_single_cluster`; ``notes`` says which
+    cohorts it touched).
     """
 
     table: pl.DataFrame
     inf: np.ndarray
     units: Units
     options: dict = field(default_factory=dict)
+    vcluster: np.ndarray | None = None  # clusters of the variance (after the single-cluster mend)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def se_cluster(self) -> np.ndarray | None:
+        """Cluster codes the SEs and the bootstrap sum the influence functions over."""
+        return self.vcluster if self.vcluster is not None else self.units.cluster
 
     @property
     def n_units(self) -> int:
@@ -90,7 +99,7 @@ class AttGtResult:
         ATT(g,t) recomputed -- which holds its size whenever adoption timing
         is exchangeable (``p_perm``; the same simulation: 4-6 %).
         """
-        stat = _wald(self.table, self.inf, self.units.cluster, self.n_units)
+        stat = _wald(self.table, self.inf, self.se_cluster, self.n_units)
         if not permutations or stat["df"] == 0:
             return stat
         rng = np.random.default_rng(seed)
@@ -105,7 +114,8 @@ class AttGtResult:
                                          anticipation=opts["anticipation"],
                                          allow_unbalanced=opts.get("allow_unbalanced", False), pre_only=True,
                                          est_method=opts.get("est_method", "dr"))
-            hits += _wald(tab, inf, u.cluster, self.n_units)["chi2"] >= stat["chi2"]
+            inf, vc = _mend(perm, tab, inf, opts.get("single_cluster", "split"))[:2]
+            hits += _wald(tab, inf, vc, self.n_units)["chi2"] >= stat["chi2"]
         return {**stat, "permutations": permutations, "p_perm": (1 + hits) / (1 + permutations)}
 
 
@@ -127,6 +137,13 @@ def _wald(tab: pl.DataFrame, inf_all: np.ndarray, cluster: np.ndarray | None, n:
     rank = int(np.linalg.matrix_rank(v, tol=1e-6 * np.abs(v).max()))
     chi2 = float(b @ np.linalg.pinv(v, rcond=1e-6, hermitian=True) @ b)
     return {"chi2": chi2, "df": rank, "p_value": float(stats.chi2.sf(chi2, rank))}
+
+
+def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray | None, list]:
+    """The single-cluster mend of ``rule`` ('split' or 'ignore') applied to cells ``tab``/``inf``."""
+    if rule == "ignore":
+        return inf, u.cluster, []
+    return mend_single_cluster(inf, tab.get_column("cohort").to_numpy(), u.cohort, u.weight, u.cluster)
 
 
 def _dealer(cohort: np.ndarray, cluster: np.ndarray | None):
@@ -392,6 +409,7 @@ def att_gt(
     allow_unbalanced: bool = False,
     covariates: list[str] | tuple[str, ...] | None = None,
     est_method: EstMethod = "dr",
+    single_cluster: SingleCluster = "split",
     bootstrap: int = 0,
     multiplier: Multiplier = "mammen",
     alpha: float = 0.05,
@@ -405,7 +423,10 @@ def att_gt(
     (outcome regression); in a panel they are taken at each cell's base
     period, as R does. Without covariates every method is the 2x2 DiD of
     mean changes. With ``bootstrap`` > 0 a multiplier bootstrap adds
-    uniform confidence bands.
+    uniform confidence bands. With ``cluster``, a cohort whose treated
+    units all sit in one cluster gets them as their own clusters for the
+    variance (``single_cluster="split"``; "ignore" = plain cluster sums, whose
+    SE collapses there -- see docs/did.md).
 
     Examples
     --------
@@ -416,6 +437,7 @@ def att_gt(
     check_option(base_period, BasePeriod, "base_period")
     check_option(est_method, EstMethod, "est_method")
     check_option(multiplier, Multiplier, "multiplier")
+    check_option(single_cluster, SingleCluster, "single_cluster")
     if anticipation < 0:
         raise InputError(f"anticipation must be >= 0, got {anticipation}")
     u = prepare_units(df, outcome=outcome, unit=unit, time=time, cohort=cohort, weights=weights,
@@ -423,15 +445,19 @@ def att_gt(
                       covariates=covariates or ())
     table, inf = compute_cells(u, control=control, base_period=base_period, anticipation=anticipation,
                                allow_unbalanced=allow_unbalanced, est_method=est_method)
-    se = influence_se(inf, u.cluster) if inf.shape[1] else np.zeros(0)
+    inf, vcluster, mended = _mend(u, table, inf, single_cluster)
+    notes = [f"cohorts {', '.join(map(str, mended))}: all treated units in one cluster; their units are "
+             "their own clusters for the variance (HC2-scaled)"] if mended else []
+    se = influence_se(inf, vcluster) if inf.shape[1] else np.zeros(0)
     table = table.with_columns(
         (pl.col("time") - pl.col("cohort")).alias("event_time"), pl.Series("se", se, dtype=pl.Float64)
     ).select("cohort", "time", "event_time", "att", "se", "post")
     options = dict(control=control, base_period=base_period, anticipation=anticipation,
                    allow_unbalanced=allow_unbalanced, covariates=list(covariates or ()), est_method=est_method,
+                   single_cluster=single_cluster,
                    bootstrap=bootstrap, multiplier=multiplier, alpha=alpha, seed=seed)
-    res = AttGtResult(table=table, inf=inf, units=u, options=options)
+    res = AttGtResult(table=table, inf=inf, units=u, options=options, vcluster=vcluster, notes=notes)
     if bootstrap:
-        res.table = add_bands(res.table, inf, u.cluster, biters=bootstrap, multiplier=multiplier,
+        res.table = add_bands(res.table, inf, vcluster, biters=bootstrap, multiplier=multiplier,
                               alpha=alpha, seed=seed)
     return res

@@ -17,6 +17,7 @@ EstMethod = Literal["dr", "ipw", "reg"]
 Aggregation = Literal["simple", "dynamic", "group", "calendar"]
 Multiplier = Literal["mammen", "rademacher", "webb"]
 Engine = Literal["fe", "linearmodels"]
+SingleCluster = Literal["split", "ignore"]
 
 
 def check_option(value: str, kind: object, name: str) -> None:
