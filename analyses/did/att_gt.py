@@ -7,6 +7,9 @@ matrix. Each cell keeps its influence function (n units), so aggregation
 (:mod:`analyses.did.aggregate`) and the multiplier bootstrap
 (:mod:`analyses.did.bootstrap`) only re-weight them, as in R's ``did``.
 
+With covariates each cell is R ``did``'s DRDID call (dr / ipw / reg,
+:mod:`analyses.did.drdid`), cells that share a design estimated in one batch.
+
 Conventions follow R ``did`` (``att_gt`` defaults): no covariates, varying
 base period, never-treated controls, balanced panel (units not observed in
 every period are dropped) unless ``allow_unbalanced=True``, in which case the
@@ -14,7 +17,9 @@ repeated-cross-section form with unit-summed influence functions is used.
 Cohort 0 or null means never treated; cohorts after the last period are
 never treated; units treated in the first period (plus anticipation) are
 dropped. Influence functions are scaled so that ``se = sqrt(sum(IF^2)) / n``
-(``sqrt(sum_c S_c^2) / n`` with cluster sums ``S_c`` when clustered).
+(``sqrt(sum_c S_c^2) / n`` with cluster sums ``S_c`` when clustered; a
+cohort whose treated units share one cluster is mended, see
+:func:`analyses.did.bootstrap.mend_single_cluster`).
 """
 
 from __future__ import annotations
