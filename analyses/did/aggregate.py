@@ -9,18 +9,17 @@ estimated cohort shares P(G = g), the extra term for estimating them
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
-from analyses.did.att_gt import check_option, influence_se
+from analyses.did.bootstrap import add_bands, influence_se
+from analyses.did.options import Aggregation, check_option
+from panel.errors import InputError
 
 if TYPE_CHECKING:
     from analyses.did.att_gt import AttGtResult
-
-Kind = Literal["simple", "dynamic", "group", "calendar"]
-
 
 def weight_if(keep: np.ndarray, pg: np.ndarray, w: np.ndarray, g_unit: np.ndarray,
               group: np.ndarray) -> np.ndarray:
@@ -39,10 +38,10 @@ def _combine(att: np.ndarray, inf: np.ndarray, keep: np.ndarray, wts: np.ndarray
     return est, f
 
 
-def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
-              max_e: float = np.inf) -> tuple[pl.DataFrame, np.ndarray, float, np.ndarray]:
+def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf, max_e: float = np.inf,
+              balance_e: int | None = None) -> tuple[pl.DataFrame, np.ndarray, float, np.ndarray]:
     """(table, IF matrix of its rows, overall estimate, overall IF) of one aggregation."""
-    check_option(kind, Kind, "aggregation")
+    check_option(kind, Aggregation, "aggregation")
     tab = res.table
     att = tab.get_column("att").to_numpy().astype(float)
     ok = ~np.isnan(att)
@@ -95,9 +94,15 @@ def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
 
     if kind == "dynamic":
         e_cell = t - g
+        balanced = np.ones(len(g), dtype=bool)
         eseq = np.unique(e_cell[ok])
+        if balance_e is not None:  # R aggte: cohorts seen balance_e periods after treatment, event times
+            periods = u.periods    # that all of them cover (>= balance_e - (last - first period))
+            balanced = int(periods[-1]) - g >= balance_e
+            eseq = np.unique(e_cell[ok & balanced])
+            eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - int(periods[-1]) + int(periods[0]))]
         eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
-        da, df_ = by_key([ok & (e_cell == e) for e in eseq])
+        da, df_ = by_key([ok & balanced & (e_cell == e) for e in eseq])
         pos = np.nonzero(eseq >= 0)[0]
         est, f = _combine(da, df_, pos, np.full(len(pos), 1 / max(len(pos), 1)), None)
         return pl.DataFrame({"event_time": eseq.astype(np.int64), "att": da}), df_, est, f
@@ -113,7 +118,7 @@ def aggte_inf(res: AttGtResult, kind: str, *, min_e: float = -np.inf,
 
 def aggte(res: AttGtResult, kind: str = "simple", *, overall: bool = False, bootstrap: int | None = None,
           multiplier: str | None = None, alpha: float | None = None, seed: int | None = None,
-          min_e: float = -np.inf, max_e: float = np.inf) -> pl.DataFrame:
+          min_e: float = -np.inf, max_e: float = np.inf, balance_e: int | None = None) -> pl.DataFrame:
     """Aggregate ATT(g,t) cells with analytic (and optionally bootstrap) standard errors.
 
     'simple' gives one row (att, se); 'dynamic' one row per event_time,
@@ -121,21 +126,24 @@ def aggte(res: AttGtResult, kind: str = "simple", *, overall: bool = False, boot
     summary R prints for that aggregation instead (mean over e >= 0 for
     dynamic, cohort-share weighted for group, mean over periods for calendar).
     ``bootstrap`` draws (default: the att_gt call's) add boot_se and a uniform band.
+    ``balance_e`` (dynamic, as R ``aggte``) keeps only cohorts observed for
+    event times 0..balance_e, so every event time averages the same cohorts;
+    ``min_e``/``max_e`` bound the event times.
 
     Examples
     --------
     >>> res.aggregate("dynamic")  # doctest: +SKIP
     """
-    tab, inf, est, f = aggte_inf(res, kind, min_e=min_e, max_e=max_e)
-    cl = res.units.cluster
+    if balance_e is not None and kind != "dynamic":
+        raise InputError(f"balance_e applies to the 'dynamic' aggregation, not {kind!r}")
+    tab, inf, est, f = aggte_inf(res, kind, min_e=min_e, max_e=max_e, balance_e=balance_e)
+    cl = res.se_cluster
     if overall or kind == "simple":
         tab, inf = pl.DataFrame({"att": [est]}), f[:, None]
     tab = tab.with_columns(pl.Series("se", influence_se(inf, cl) if inf.shape[1] else [], dtype=pl.Float64))
     opts = res.options
     biters = opts.get("bootstrap", 0) if bootstrap is None else bootstrap
     if biters:
-        from analyses.did.bootstrap import add_bands
-
         tab = add_bands(tab, inf, cl, biters=biters, multiplier=multiplier or opts.get("multiplier", "mammen"),
                         alpha=alpha if alpha is not None else opts.get("alpha", 0.05),
                         seed=seed if seed is not None else opts.get("seed"))

@@ -7,6 +7,9 @@ matrix. Each cell keeps its influence function (n units), so aggregation
 (:mod:`analyses.did.aggregate`) and the multiplier bootstrap
 (:mod:`analyses.did.bootstrap`) only re-weight them, as in R's ``did``.
 
+With covariates each cell is R ``did``'s DRDID call (dr / ipw / reg,
+:mod:`analyses.did.drdid`), cells that share a design estimated in one batch.
+
 Conventions follow R ``did`` (``att_gt`` defaults): no covariates, varying
 base period, never-treated controls, balanced panel (units not observed in
 every period are dropped) unless ``allow_unbalanced=True``, in which case the
@@ -14,29 +17,24 @@ repeated-cross-section form with unit-summed influence functions is used.
 Cohort 0 or null means never treated; cohorts after the last period are
 never treated; units treated in the first period (plus anticipation) are
 dropped. Influence functions are scaled so that ``se = sqrt(sum(IF^2)) / n``
-(``sqrt(sum_c S_c^2) / n`` with cluster sums ``S_c`` when clustered).
+(``sqrt(sum_c S_c^2) / n`` with cluster sums ``S_c`` when clustered; a
+cohort whose treated units share one cluster is mended, see
+:func:`analyses.did.bootstrap.mend_single_cluster`).
 """
 
 from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field, replace
-from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
 
+from analyses.did import drdid
+from analyses.did.aggregate import aggte
+from analyses.did.bootstrap import add_bands, cluster_sums, influence_se, mend_single_cluster
+from analyses.did.options import BasePeriod, Control, EstMethod, Multiplier, SingleCluster, check_option
 from panel.errors import InputError
-
-Control = Literal["never", "notyet"]
-BasePeriod = Literal["varying", "universal"]
-
-
-def check_option(value: str, kind: object, name: str) -> None:
-    """Raise InputError unless ``value`` is one of the ``Literal`` ``kind``."""
-    allowed = get_args(kind)
-    if value not in allowed:
-        raise InputError(f"{name} must be one of {', '.join(map(repr, allowed))}, got {value!r}")
 
 
 @dataclass
@@ -49,6 +47,7 @@ class Units:
     cluster: np.ndarray | None  # integer cluster codes or None (= unit)
     periods: np.ndarray  # sorted periods, columns of Y
     y: np.ndarray  # n × T outcomes, NaN = not observed
+    x: np.ndarray | None = None  # n × T × k covariates (NaN = not observed), None without covariates
 
 
 @dataclass
@@ -57,13 +56,22 @@ class AttGtResult:
 
     ``table`` has columns cohort, time, event_time, att, se, post (and
     ci_low, ci_high, crit_val after a bootstrap). ``inf`` is n_units × cells,
-    in the row order of ``table``.
+    in the row order of ``table`` (after the single-cluster mend, see
+    :func:`analyses.did.bootstrap.mend_single_cluster`; ``notes`` says which
+    cohorts it touched).
     """
 
     table: pl.DataFrame
     inf: np.ndarray
     units: Units
     options: dict = field(default_factory=dict)
+    vcluster: np.ndarray | None = None  # clusters of the variance (after the single-cluster mend)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def se_cluster(self) -> np.ndarray | None:
+        """Cluster codes the SEs and the bootstrap sum the influence functions over."""
+        return self.vcluster if self.vcluster is not None else self.units.cluster
 
     @property
     def n_units(self) -> int:
@@ -76,8 +84,6 @@ class AttGtResult:
 
     def aggregate(self, kind: str = "simple", **kwargs) -> pl.DataFrame:
         """Aggregate the cells: 'simple', 'dynamic', 'group' or 'calendar' (see aggregate.aggte)."""
-        from analyses.did.aggregate import aggte
-
         return aggte(self, kind, **kwargs)
 
     def tidy(self) -> pl.DataFrame:
@@ -98,7 +104,7 @@ class AttGtResult:
         ATT(g,t) recomputed -- which holds its size whenever adoption timing
         is exchangeable (``p_perm``; the same simulation: 4-6 %).
         """
-        stat = _wald(self.table, self.inf, self.units.cluster, self.n_units)
+        stat = _wald(self.table, self.inf, self.se_cluster, self.n_units)
         if not permutations or stat["df"] == 0:
             return stat
         rng = np.random.default_rng(seed)
@@ -111,8 +117,10 @@ class AttGtResult:
                 warnings.simplefilter("ignore")
                 tab, inf = compute_cells(perm, control=opts["control"], base_period=opts["base_period"],
                                          anticipation=opts["anticipation"],
-                                         allow_unbalanced=opts.get("allow_unbalanced", False), pre_only=True)
-            hits += _wald(tab, inf, u.cluster, self.n_units)["chi2"] >= stat["chi2"]
+                                         allow_unbalanced=opts.get("allow_unbalanced", False), pre_only=True,
+                                         est_method=opts.get("est_method", "dr"))
+            inf, vc = _mend(perm, tab, inf, opts.get("single_cluster", "split"))[:2]
+            hits += _wald(tab, inf, vc, self.n_units)["chi2"] >= stat["chi2"]
         return {**stat, "permutations": permutations, "p_perm": (1 + hits) / (1 + permutations)}
 
 
@@ -134,6 +142,13 @@ def _wald(tab: pl.DataFrame, inf_all: np.ndarray, cluster: np.ndarray | None, n:
     rank = int(np.linalg.matrix_rank(v, tol=1e-6 * np.abs(v).max()))
     chi2 = float(b @ np.linalg.pinv(v, rcond=1e-6, hermitian=True) @ b)
     return {"chi2": chi2, "df": rank, "p_value": float(stats.chi2.sf(chi2, rank))}
+
+
+def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray | None, list]:
+    """The single-cluster mend of ``rule`` ('split' or 'ignore') applied to cells ``tab``/``inf``."""
+    if rule == "ignore":
+        return inf, u.cluster, []
+    return mend_single_cluster(inf, tab.get_column("cohort").to_numpy(), u.cohort, u.weight, u.cluster)
 
 
 def _dealer(cohort: np.ndarray, cluster: np.ndarray | None):
@@ -158,11 +173,13 @@ def prepare_units(
     cluster: str | None = None,
     anticipation: int = 0,
     allow_unbalanced: bool = False,
+    covariates: list[str] | tuple[str, ...] = (),
 ) -> Units:
-    """Validate the long panel and turn it into the unit × period matrix."""
+    """Validate the long panel and turn it into the unit × period matrix (and covariate cube)."""
     if isinstance(df, pl.LazyFrame):
         df = df.collect()
-    cols = [outcome, unit, time, cohort] + [c for c in (weights, cluster) if c is not None]
+    covariates = list(covariates or ())
+    cols = [outcome, unit, time, cohort] + [c for c in (weights, cluster) if c is not None] + covariates
     missing = [c for c in cols if c not in df.columns]
     if missing:
         raise InputError(f"att_gt: column(s) not found: {', '.join(missing)}", column=missing[0])
@@ -173,13 +190,21 @@ def prepare_units(
         pl.col(cohort).cast(pl.Int64).fill_null(0).alias("_g"),
         (pl.col(weights).cast(pl.Float64) if weights else pl.lit(1.0)).alias("_w"),
         (pl.col(cluster) if cluster else pl.lit(0)).alias("_c"),
+        *[pl.col(c).cast(pl.Float64).alias(f"_x{k}") for k, c in enumerate(covariates)],
     )
+    xcols = [f"_x{k}" for k in range(len(covariates))]
     if d.select(pl.struct("_u", "_t").is_duplicated().any()).item():
         raise InputError("att_gt: more than one row per unit and period", column=unit)
     for col, name in (("_g", cohort), ("_w", weights), ("_c", cluster)):
         if name is not None and d.group_by("_u").agg(pl.col(col).n_unique()).get_column(col).max() > 1:
             raise InputError("att_gt: must be constant within unit", column=name)
     d = d.filter(pl.col("_y").is_not_nan() & pl.col("_y").is_not_null())
+    if xcols:  # R did: rows with a missing covariate are dropped (the balance rule then drops the unit)
+        ok = pl.all_horizontal([pl.col(c).is_not_null() & pl.col(c).is_not_nan() for c in xcols])
+        n_bad = d.filter(~ok).height
+        if n_bad:
+            warnings.warn(f"att_gt: dropped {n_bad} rows with a missing covariate", stacklevel=3)
+            d = d.filter(ok)
     if d.height == 0:
         raise InputError("att_gt: no rows with a non-missing outcome", column=outcome)
     periods = np.sort(d.get_column("_t").unique().to_numpy())
@@ -204,13 +229,18 @@ def prepare_units(
     n = per_unit.height
     y = np.full((n, len(periods)), np.nan)
     ti = np.searchsorted(periods, d.get_column("_t").to_numpy())
-    y[d.get_column("_i").to_numpy(), ti] = d.get_column("_y").to_numpy()
+    ii = d.get_column("_i").to_numpy()
+    y[ii, ti] = d.get_column("_y").to_numpy()
+    x = None
+    if xcols:
+        x = np.full((n, len(periods), len(xcols)), np.nan)
+        x[ii, ti] = d.select(xcols).to_numpy()
     w = per_unit.get_column("_w").to_numpy().astype(float)
     clus = None
     if cluster is not None:
         clus = per_unit.select(pl.col("_c").rank("dense").cast(pl.Int64) - 1).to_series().to_numpy()
     return Units(ids=per_unit.get_column("_u"), cohort=per_unit.get_column("_g").to_numpy(),
-                 weight=w / w.mean(), cluster=clus, periods=periods, y=y)
+                 weight=w / w.mean(), cluster=clus, periods=periods, y=y, x=x)
 
 
 # ---------------------------------------------------------------- the cells
@@ -248,7 +278,8 @@ def _cell_unbalanced(y: np.ndarray, t_col: int, b_col: int, treat: np.ndarray, c
 
 
 def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int,
-                  allow_unbalanced: bool, pre_only: bool = False) -> tuple[pl.DataFrame, np.ndarray]:
+                  allow_unbalanced: bool, pre_only: bool = False,
+                  est_method: str = "dr") -> tuple[pl.DataFrame, np.ndarray]:
     """Every ATT(g,t) cell of R did's loop (pure: Units in, table and IF matrix out); ``pre_only``: t < g."""
     periods, g_unit, w = u.periods, u.cohort, u.weight
     glist = np.sort(np.unique(g_unit[g_unit > 0]))
@@ -259,7 +290,7 @@ def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int
         # R did: drop periods from the last cohort on; that cohort only serves as control
         raise InputError("att_gt: control='notyet' without never-treated units is not supported")
     unbalanced = allow_unbalanced and bool(np.isnan(u.y).any())
-    rows, infs = [], []
+    rows, infs, specs = [], [], []
     tfac = 0 if base_period == "universal" else 1
     for g in glist:
         treat = g_unit == g
@@ -282,40 +313,90 @@ def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int
                 ctrl = never
             else:
                 ctrl = never | ((g_unit > max(t, int(periods[b])) + anticipation) & ~treat)
-            if unbalanced:
+            if u.x is not None:  # estimated below, cells sharing a design together
+                att, inf = np.nan, None
+                specs.append((len(rows), int(g), ti, b, ctrl, min(b, ti - tfac)))
+            elif unbalanced:
                 att, inf = _cell_unbalanced(u.y, ti, b, treat, ctrl, w)
+            elif not ctrl.any():
+                att, inf = np.nan, np.full(len(w), np.nan)
             else:
-                if not ctrl.any():
-                    att, inf = np.nan, np.full(len(w), np.nan)
-                else:
-                    att, inf = _cell_panel(u.y[:, ti] - u.y[:, b], treat, ctrl, w)
+                att, inf = _cell_panel(u.y[:, ti] - u.y[:, b], treat, ctrl, w)
             rows.append((int(g), t, att, post))
             infs.append(inf)
+    if specs:
+        for (i, *_), (att, inf) in zip(specs, covariate_cells(u, specs, est_method, unbalanced), strict=True):
+            rows[i] = (rows[i][0], rows[i][1], att, rows[i][3])
+            infs[i] = inf
     table = pl.DataFrame(rows, schema={"cohort": pl.Int64, "time": pl.Int64, "att": pl.Float64,
                                        "post": pl.Boolean}, orient="row")
     inf = np.column_stack(infs) if infs else np.zeros((len(w), 0))
     return table, inf
 
 
-def cluster_sums(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
-    """Influence functions (units x parameters) summed within clusters, NaN as 0; the rows as given without."""
-    if cluster is None:
-        return inf
-    s = np.zeros((int(cluster.max()) + 1, inf.shape[1]))
-    np.add.at(s, cluster, np.nan_to_num(inf))
-    return s
+def covariate_cells(u: Units, specs: list[tuple], est_method: str,
+                    unbalanced: bool) -> list[tuple[float, np.ndarray]]:
+    """(att, IF) of each cell spec (row, g, ti, b, ctrl, covariate period) by DRDID with covariates.
+
+    Panel cells with the same treated and comparison units and covariates
+    are estimated in one batch (:func:`analyses.did.drdid.panel`); the
+    covariates are those of the base period (R did: ``min(base, t)``) -- one
+    batch per cohort against the never-treated when they are time-invariant.
+    """
+    n = len(u.weight)
+    x, periods = u.x, u.periods
+    invariant = bool(np.all(np.nanmax(x, axis=1) == np.nanmin(x, axis=1)))
+    out: list[tuple[float, np.ndarray] | None] = [None] * len(specs)
+    batches: dict[tuple, list[int]] = {}
+    for k, (_, g, _, _, ctrl, col) in enumerate(specs):
+        if unbalanced:
+            out[k] = _rc_cell(u, specs[k], est_method)
+        else:
+            batches.setdefault((g, ctrl.tobytes(), 0 if invariant else col), []).append(k)
+    for ks in batches.values():
+        _, g, _, _, ctrl, col = specs[ks[0]]
+        sub = np.nonzero((u.cohort == g) | ctrl)[0]
+        d = (u.cohort[sub] == g).astype(float)
+        xs = np.column_stack([np.ones(len(sub)), x[sub, col]])
+        dy = np.column_stack([u.y[sub, specs[k][2]] - u.y[sub, specs[k][3]] for k in ks])
+        try:
+            if not ctrl.any():
+                raise drdid.DesignError("no comparison units")
+            att, inf_sub = drdid.panel(dy, d, xs, u.weight[sub], est_method)
+        except drdid.DesignError as exc:
+            t_s = ", ".join(str(int(periods[specs[k][2]])) for k in ks)
+            warnings.warn(f"att_gt: cohort {g}, time {t_s}: {exc}; ATT(g,t) missing", stacklevel=4)
+            att, inf_sub = np.full(len(ks), np.nan), None
+        for j, k in enumerate(ks):
+            inf = np.full(n, np.nan)
+            if inf_sub is not None:
+                inf[:] = 0.0
+                inf[sub] = n / len(sub) * inf_sub[:, j]
+            out[k] = (float(att[j]), inf)
+    return out
 
 
-def influence_se(inf: np.ndarray, cluster: np.ndarray | None) -> np.ndarray:
-    """Analytic SEs from influence functions: sqrt(sum IF^2)/n, or with cluster sums."""
-    inf = np.atleast_2d(inf.T).T if inf.ndim == 1 else inf
-    n = inf.shape[0]
-    s = cluster_sums(inf, cluster)
-    if cluster is not None:
-        s[:, np.isnan(inf).any(axis=0)] = np.nan
-    se = np.sqrt((s ** 2).sum(axis=0)) / n
-    se[se <= np.sqrt(np.finfo(float).eps) * 10] = np.nan
-    return se
+def _rc_cell(u: Units, spec: tuple, est_method: str) -> tuple[float, np.ndarray]:
+    """One unbalanced-panel cell: rows observed in t (post) and b (pre), influence summed by unit."""
+    _, g, ti, b, ctrl, _ = spec
+    n = len(u.weight)
+    keep = (u.cohort == g) | ctrl
+    parts = [(np.nonzero(keep & ~np.isnan(u.y[:, col]))[0], col, p) for col, p in ((ti, 1.0), (b, 0.0))]
+    unit = np.concatenate([i for i, _, _ in parts])
+    y = np.concatenate([u.y[i, col] for i, col, _ in parts])
+    xr = np.concatenate([u.x[i, col] for i, col, _ in parts])
+    post = np.concatenate([np.full(len(i), p) for i, _, p in parts])
+    d = (u.cohort[unit] == g).astype(float)
+    try:
+        for dd in (0.0, 1.0):
+            for pp in (0.0, 1.0):
+                if not np.any((d == dd) & (post == pp)):
+                    raise drdid.DesignError("an empty treated/comparison x period cell")
+        att, inf_rows = drdid.rc(y, post, d, np.column_stack([np.ones(len(y)), xr]), u.weight[unit], est_method)
+    except drdid.DesignError as exc:
+        warnings.warn(f"att_gt: cohort {g}, time {int(u.periods[ti])}: {exc}; ATT(g,t) missing", stacklevel=5)
+        return np.nan, np.full(n, np.nan)
+    return att, np.bincount(unit, weights=n / len(y) * inf_rows, minlength=n)
 
 
 def att_gt(
@@ -331,16 +412,26 @@ def att_gt(
     weights: str | None = None,
     cluster: str | None = None,
     allow_unbalanced: bool = False,
+    covariates: list[str] | tuple[str, ...] | None = None,
+    est_method: EstMethod = "dr",
+    single_cluster: SingleCluster = "split",
     bootstrap: int = 0,
-    multiplier: str = "mammen",
+    multiplier: Multiplier = "mammen",
     alpha: float = 0.05,
     seed: int | None = None,
 ) -> AttGtResult:
-    """Group-time ATTs of Callaway & Sant'Anna (2021) without covariates.
+    """Group-time ATTs of Callaway & Sant'Anna (2021), with covariates as R ``did`` / ``DRDID``.
 
     ``cohort`` is the first treated period (0 or null = never treated);
-    ``weights`` and ``cluster`` must be constant within unit. With
-    ``bootstrap`` > 0 a multiplier bootstrap adds uniform confidence bands.
+    ``weights`` and ``cluster`` must be constant within unit. ``covariates``
+    enter by ``est_method`` "dr" (doubly robust, default), "ipw" or "reg"
+    (outcome regression); in a panel they are taken at each cell's base
+    period, as R does. Without covariates every method is the 2x2 DiD of
+    mean changes. With ``bootstrap`` > 0 a multiplier bootstrap adds
+    uniform confidence bands. With ``cluster``, a cohort whose treated
+    units all sit in one cluster gets them as their own clusters for the
+    variance (``single_cluster="split"``; "ignore" = plain cluster sums, whose
+    SE collapses there -- see docs/did.md).
 
     Examples
     --------
@@ -349,23 +440,29 @@ def att_gt(
     """
     check_option(control, Control, "control")
     check_option(base_period, BasePeriod, "base_period")
+    check_option(est_method, EstMethod, "est_method")
+    check_option(multiplier, Multiplier, "multiplier")
+    check_option(single_cluster, SingleCluster, "single_cluster")
     if anticipation < 0:
         raise InputError(f"anticipation must be >= 0, got {anticipation}")
     u = prepare_units(df, outcome=outcome, unit=unit, time=time, cohort=cohort, weights=weights,
-                      cluster=cluster, anticipation=anticipation, allow_unbalanced=allow_unbalanced)
+                      cluster=cluster, anticipation=anticipation, allow_unbalanced=allow_unbalanced,
+                      covariates=covariates or ())
     table, inf = compute_cells(u, control=control, base_period=base_period, anticipation=anticipation,
-                               allow_unbalanced=allow_unbalanced)
-    se = influence_se(inf, u.cluster) if inf.shape[1] else np.zeros(0)
+                               allow_unbalanced=allow_unbalanced, est_method=est_method)
+    inf, vcluster, mended = _mend(u, table, inf, single_cluster)
+    notes = [f"cohorts {', '.join(map(str, mended))}: all treated units in one cluster; their units are "
+             "their own clusters for the variance (HC2-scaled)"] if mended else []
+    se = influence_se(inf, vcluster) if inf.shape[1] else np.zeros(0)
     table = table.with_columns(
         (pl.col("time") - pl.col("cohort")).alias("event_time"), pl.Series("se", se, dtype=pl.Float64)
     ).select("cohort", "time", "event_time", "att", "se", "post")
     options = dict(control=control, base_period=base_period, anticipation=anticipation,
-                   allow_unbalanced=allow_unbalanced,
+                   allow_unbalanced=allow_unbalanced, covariates=list(covariates or ()), est_method=est_method,
+                   single_cluster=single_cluster,
                    bootstrap=bootstrap, multiplier=multiplier, alpha=alpha, seed=seed)
-    res = AttGtResult(table=table, inf=inf, units=u, options=options)
+    res = AttGtResult(table=table, inf=inf, units=u, options=options, vcluster=vcluster, notes=notes)
     if bootstrap:
-        from analyses.did.bootstrap import add_bands
-
-        res.table = add_bands(res.table, inf, u.cluster, biters=bootstrap, multiplier=multiplier,
+        res.table = add_bands(res.table, inf, vcluster, biters=bootstrap, multiplier=multiplier,
                               alpha=alpha, seed=seed)
     return res

@@ -12,18 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
 
 import numpy as np
 import polars as pl
 from scipy import stats
 
-from analyses.did.att_gt import check_option
 from analyses.did.compress import compress
 from analyses.did.fe import FeFit, fe_ols
+from analyses.did.options import Engine, check_option
 from panel.errors import InputError
-
-Engine = Literal["fe", "linearmodels"]
 
 
 @dataclass
