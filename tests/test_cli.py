@@ -10,7 +10,7 @@ import pytest
 
 from socialmix.cli import build_parser, main
 
-COMMANDS = ["synth", "build", "measures", "did", "figures", "run", "demo", "report", "convert", "check", "export"]
+COMMANDS = ["synth", "build", "measures", "did", "figures", "run", "demo", "report", "convert", "check", "export", "tables"]  # tables: contract §9
 
 
 def test_every_contract_command_is_registered() -> None:
