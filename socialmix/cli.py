@@ -136,7 +136,7 @@ def stage_summary(name: str, out: Path, outputs: Sequence[str], seconds: float) 
                 with open(f, "rb") as fh:
                     rows += max(sum(1 for _ in fh) - 1, 0)
     counted = f", {rows:,} rows" if rows is not None else ""
-    return f"{name}: {len(files)} files{counted}, {seconds:.1f} s"
+    return f"{name}: {len(files)} file{'' if len(files) == 1 else 's'}{counted}, {seconds:.1f} s"
 
 
 # ---------------------------------------------------------------- commands

@@ -8,7 +8,8 @@ labels and value labels. Only files carrying the ``suppressed`` column of
 :func:`queries.disclosure.write_released` are taken, their suppressed cells
 stay empty, and a table with an identifier column is refused.
 Column formats and headers: ``tables.toml`` beside this module; measure and
-group names: the figure labels (``analyses/figures/style.toml``).
+group names: the figure labels (``analyses/figures/style.toml``). With DiD estimates, the
+headline regression tables (:mod:`analyses.etable`) come along as ``did_etable.md``/``.tex``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from analyses.etable import etable
 from analyses.figures.style import check_lang, load_style
 from analyses.figures.tables import measure_kind
 from panel.atomic import staged_dir
@@ -211,6 +213,21 @@ def to_stata(df: pl.DataFrame, *, lang: str, conf: dict[str, Any], style: dict[s
     return frame, variable_labels, value_labels
 
 
+def write_etables(out: Path, dest: Path, *, lang: str) -> list[str]:
+    """``did_etable.md`` and ``.tex``: the headline DiD estimates as regression tables, one per population."""
+    path = out / "did" / "estimates.csv"
+    if not path.is_file():
+        return []
+    est = pl.read_csv(path, infer_schema_length=None)
+    pops = [p for p in ("stock", "in", "out") if p in set(est["population"].to_list())]
+    names = []
+    for fmt, sep in (("md", "\n"), ("tex", "\n\\bigskip\n\n")):
+        text = sep.join(etable(est, fmt=fmt, population=p, lang=lang) for p in pops)
+        (dest / f"did_etable.{fmt}").write_text(text, encoding="utf-8")
+        names.append(f"did_etable.{fmt}")
+    return names
+
+
 def write_tables(out: str | Path, *, fmt: Format = "xlsx", lang: str = "en",
                  config: str | Path | None = None) -> list[Path]:
     """Write the tables into ``OUT/tables/`` (each file replaced atomically) and return their paths.
@@ -244,4 +261,5 @@ def write_tables(out: str | Path, *, fmt: Format = "xlsx", lang: str = "en",
                 pyreadstat.write_dta(frame, str(dest / f"{name}.dta"), column_labels=var_labels,
                                      variable_value_labels=val_labels, file_label=f"socialmix: {name}")
                 written.append(f"{name}.dta")
+        written += write_etables(out, dest, lang=lang)
     return [out / TABLES_DIR / w for w in written]

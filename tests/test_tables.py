@@ -79,7 +79,9 @@ def test_xlsx_holds_released_values_with_formats_and_empty_suppressed_cells(out:
 
 def test_dta_has_variable_and_value_labels_and_no_identifier(out: Path) -> None:
     files = write_tables(out, fmt="dta", lang="en")
-    assert sorted(f.name for f in files) == ["comparison.dta", "did_estimates.dta", "measures.dta"]
+    assert sorted(f.name for f in files) == ["comparison.dta", "did_estimates.dta", "did_etable.md", "did_etable.tex",
+                                             "measures.dta"]
+    assert "| TWFE | 2.00* |" in (out / "tables" / "did_etable.md").read_text()  # 0.02/0.01: z=2, p=0.0455
     df, meta = pyreadstat.read_dta(str(out / "tables" / "measures.dta"), apply_value_formats=True)
     assert list(df.columns) == ["level", "unit", "year", "population", "measure", "n", "value", "suppressed"]
     labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
@@ -91,6 +93,8 @@ def test_dta_has_variable_and_value_labels_and_no_identifier(out: Path) -> None:
     raw, _ = pyreadstat.read_dta(str(out / "tables" / "measures.dta"))
     assert raw["measure"].tolist() == [1, 1, 1, 2]  # codes 1..k in sorted order of the names
     for f in files:
+        if f.suffix != ".dta":
+            continue
         _, m = pyreadstat.read_dta(str(f), metadataonly=True)
         assert not {c.lower() for c in m.column_names} & {"pnr", "familie_id", "adresse_id"}
 
