@@ -30,7 +30,9 @@ def run_measures(out: str | Path, *, min_cell: int | None = None,
 
     Examples
     --------
-    >>> run_measures("OUT", min_cell=5, profile="dst")  # doctest: +SKIP
+    >>> run_measures("OUT", min_cell=5, profile="dst")
+    >>> import polars as pl; pl.read_csv("OUT/measures/measures.csv")["suppressed"].dtype
+    Boolean
     """
     if profile not in get_args(Profile):
         raise InputError(f"--profile must be one of {', '.join(get_args(Profile))}, got {profile!r}")

@@ -234,7 +234,8 @@ def write_tables(out: str | Path, *, fmt: Format = "xlsx", lang: str = "en",
 
     Examples
     --------
-    >>> write_tables("OUT", fmt="xlsx", lang="da")  # doctest: +SKIP
+    >>> [p.name for p in write_tables("OUT", fmt="xlsx", lang="da")]
+    ['socialmix_tables.xlsx', 'did_etable.md', 'did_etable.tex']
     """
     check_lang(lang)
     if fmt not in ("xlsx", "dta"):
