@@ -7,8 +7,8 @@ one panel per outcome with the number of clusters and observations, and the
 notes saying how to read the cells. The same grid renders as Markdown, LaTeX
 (booktabs) and HTML (the report).
 
-Rows are those of :func:`analyses.figures.did.headline_rows` (TWFE, the
-Callaway-Sant'Anna simple aggregate, Sun-Abraham's overall effect). p-values
+Rows are those of :func:`analyses.figures.did.headline_rows` (TWFE and the
+Callaway-Sant'Anna simple aggregate). p-values
 are two-sided from the normal approximation ``2 (1 - Φ(|b / se|))``. Effects
 on shares are shown in percentage points, on incomes in kr.
 """

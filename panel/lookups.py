@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -130,7 +129,3 @@ def afdeling_table(lk: Lookups) -> pl.DataFrame:
     df = lk.afdeling.drop("afd").rename(str.lower)
     return df.select([pl.col(c).cast(t) for c, t in AFDELING_SCHEMA.items()])
 
-
-def afd_names(lk: Lookups) -> dict[str, Any]:
-    """Replacement map afd code -> AFDELING_ID string for writing."""
-    return dict(zip(lk.afdeling["afd"].to_list(), lk.afdeling["AFDELING_ID"].to_list(), strict=True))

@@ -27,9 +27,11 @@ def set_allocator(command: str) -> None:
     Polars' jemalloc returns freed memory to the kernel within moments, but the
     stages free and re-allocate year-sized buffers every second, so each year
     paid again in page faults. A value already in the environment wins, and
-    nothing is changed once polars is loaded (it would have no effect).
+    nothing is changed once polars is loaded (it would have no effect). Polars
+    uses jemalloc on Linux and macOS only (mimalloc on Windows), so elsewhere
+    nothing is set.
     """
-    if "polars" in sys.modules:
+    if "polars" in sys.modules or not sys.platform.startswith(("linux", "darwin")):
         return
     from panel.config import load_config
 

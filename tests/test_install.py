@@ -11,6 +11,7 @@ the source tree, fails there.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -70,9 +71,16 @@ def test_own_scripts_in_a_differently_named_folder_import_fine(tmp_path: Path) -
 @pytest.mark.slow
 def test_wheel_in_a_fresh_venv_runs_the_demo(tmp_path: Path) -> None:
     t0 = time.perf_counter()
+    # built from a copy: setuptools' build/ directory in the tree could carry files deleted since
+    src = tmp_path / "src"
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    for pkg in PACKAGES:
+        shutil.copytree(ROOT / pkg, src / pkg, ignore=ignore)
+    for f in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / f, src / f)
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--wheel-dir", str(wheels), str(ROOT)], check=True, timeout=300, env=_env_without_our_paths())
+                    "--wheel-dir", str(wheels), str(src)], check=True, timeout=300, env=_env_without_our_paths())
     (wheel,) = wheels.glob("socialmix-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {p.relative_to(ROOT).as_posix() for pkg in PACKAGES for p in (ROOT / pkg).rglob("*")
