@@ -378,10 +378,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = not a.no_progress and sys.stderr.isatty()
     try:
         if show:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                          TimeElapsedColumn(), transient=False) as bar:
+            # counted work (panel.progress.track: figures, years) shows done/total and the time left
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as bar:
                 progress.enable(bar)
                 rc = a.func(a)
         else:
