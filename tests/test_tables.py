@@ -115,3 +115,15 @@ def test_a_table_with_an_identifier_is_refused(out: Path) -> None:
 def test_no_release_is_one_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tables", str(tmp_path), "--format", "dta"]) == 2
     assert "run `socialmix measures OUT` first" in capsys.readouterr().err
+
+
+def test_a_table_beyond_excels_row_cap_continues_on_a_second_sheet(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socialmix.tables as tables
+
+    monkeypatch.setattr(tables, "EXCEL_MAX_ROWS", 3)  # header + 2 rows per sheet
+    write_tables(out, fmt="xlsx")
+    wb = openpyxl.load_workbook(out / "tables" / WORKBOOK)
+    assert wb.sheetnames[:3] == ["note", "measures", "measures_2"]
+    units = [r[1] for s in ("measures", "measures_2") for r in wb[s].iter_rows(min_row=2, values_only=True)]
+    assert units == ["AF1", "AF1", "any_tool", "any_tool"]
+    assert wb["measures_2"].cell(1, 1).value == "Level"
