@@ -162,40 +162,42 @@ def cmd_measures(a: argparse.Namespace) -> None:
 
     _stage(a, "measures", a.out,
            lambda: run_measures(a.out, min_cell=a.min_cell, profile=a.profile, config=a.config),
-           {"min_cell": a.min_cell, "profile": a.profile, "config": _config_text(a.config)})
+           {"min_cell": a.min_cell, "profile": a.profile, **_config_option(a.config)})
 
 
 def cmd_did(a: argparse.Namespace) -> None:
     from analyses.did.run import run_did
 
     _stage(a, "did", a.out, lambda: run_did(a.out, bootstrap=a.bootstrap, seed=a.seed, config=a.config),
-           {"bootstrap": a.bootstrap, "seed": a.seed, "config": _config_text(a.config)})
+           {"bootstrap": a.bootstrap, "seed": a.seed, **_config_option(a.config)})
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
     from analyses.figures import run_figures
 
     _stage(a, "figures", a.out, lambda: run_figures(a.out, lang=a.lang, fmt=a.format, config=a.config),
-           {"lang": a.lang, "format": a.format, "config": _config_text(a.config)})
+           {"lang": a.lang, "format": a.format, **_config_option(a.config)})
 
 
 def cmd_report(a: argparse.Namespace) -> None:
     from analyses.report import write_report
 
     _stage(a, "report", a.out, lambda: write_report(a.out, lang=a.lang, config=a.config),
-           {"lang": a.lang, "config": _config_text(a.config)})
+           {"lang": a.lang, **_config_option(a.config)})
 
 
 def cmd_tables(a: argparse.Namespace) -> None:
     from socialmix.tables import write_tables
 
     _stage(a, "tables", a.out, lambda: write_tables(a.out, fmt=a.format, lang=a.lang, config=a.config),
-           {"format": a.format, "lang": a.lang, "config": _config_text(a.config)})
+           {"format": a.format, "lang": a.lang, **_config_option(a.config)})
 
 
-def _config_text(path: Path | None) -> str | None:
-    """A user config's text, for the resume key (a changed file must rerun the stage)."""
-    return None if path is None else Path(path).read_text(encoding="utf-8") if Path(path).is_file() else str(path)
+def _config_option(path: Path | None) -> dict[str, str]:
+    """``{"config": its text}`` for a user config (a changed file must rerun the stage under --resume); {} without."""
+    if path is None:
+        return {}
+    return {"config": Path(path).read_text(encoding="utf-8") if Path(path).is_file() else str(path)}
 
 
 def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
@@ -211,13 +213,13 @@ def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
            {"years": list(a.years), "allow_unknown_codes": a.allow_unknown_codes}, reg=reg)
     _stage(a, "measures", out,
            lambda: run_measures(out, min_cell=a.min_cell, profile=a.profile, config=a.measures_config),
-           {"min_cell": a.min_cell, "profile": a.profile, "config": _config_text(a.measures_config)})
+           {"min_cell": a.min_cell, "profile": a.profile, **_config_option(a.measures_config)})
     _stage(a, "did", out, lambda: run_did(out, bootstrap=a.bootstrap, seed=a.bootstrap_seed, config=a.did_config),
-           {"bootstrap": a.bootstrap, "seed": a.bootstrap_seed, "config": _config_text(a.did_config)})
+           {"bootstrap": a.bootstrap, "seed": a.bootstrap_seed, **_config_option(a.did_config)})
     _stage(a, "figures", out, lambda: run_figures(out, lang=a.lang, fmt=a.format, config=a.figures_config),
-           {"lang": a.lang, "format": a.format, "config": _config_text(a.figures_config)})
+           {"lang": a.lang, "format": a.format, **_config_option(a.figures_config)})
     _stage(a, "report", out, lambda: write_report(out, lang=a.lang, config=a.report_config),
-           {"lang": a.lang, "config": _config_text(a.report_config)})
+           {"lang": a.lang, **_config_option(a.report_config)})
 
 
 def cmd_run(a: argparse.Namespace) -> None:
