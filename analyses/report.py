@@ -18,9 +18,9 @@ from typing import Any, Literal
 
 import polars as pl
 
+from analyses.etable import headline_grid, to_html
 from analyses.figures import style as st
 from analyses.figures import tables as tb
-from analyses.etable import headline_grid, to_html
 from analyses.figures.did import headline_rows
 from analyses.figures.run import CONTRACT_MEASURES, POPULATIONS, Spec, figure_specs, render
 from panel.atomic import staged_file
