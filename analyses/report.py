@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from analyses.etable import headline_grid, to_html
 from analyses.figures import style as st
 from analyses.figures import tables as tb
 from analyses.figures.did import headline_rows
@@ -43,6 +44,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 figure{margin:1.5em 0;page-break-inside:avoid}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.85em;color:#444}.note{font-size:.85em;color:#444}
 nav ul{columns:2;font-size:.9em}details{margin:.5em 0}
+table.etable td,table.etable th{border:none;text-align:center;font-variant-numeric:tabular-nums}
+table.etable td:first-child{text-align:left}table.etable thead{border-bottom:1px solid #333}
+table.etable{border-top:2px solid #333;border-bottom:2px solid #333}table.etable tr.stat td{color:#444}
+table.etable tfoot td{text-align:left;font-size:.85em;color:#444}
 """
 
 def _text(style: dict[str, Any], lang: str) -> dict[str, Any]:
@@ -134,8 +139,11 @@ def did_section(out: Path, style: dict[str, Any], lang: str) -> str:
                      _fmt(r["estimate"], kind, lang, change=True), ci,
                      st.number(r.get("n_units"), 0, lang=lang), st.number(r.get("n_obs"), 0, lang=lang)])
     note = f"{t['unit_pp']} / {t['unit_kr']}"
+    # the same estimates as regression tables (SE, stars, clusters, N), one per population
+    pops = [p for p in POPULATIONS if p in set(rows_df["population"].to_list())]
+    regression = "".join(to_html(headline_grid(est, population=p, lang=lang, style=style)) for p in pops)
     return (_table([t["measure"], t["population"], t["comparison"], t["estimator"], t["estimate"], t["ci"],
-                    t["units"], t["obs"]], rows, numeric_from=4) + f"<p class='note'>{_e(note)}</p>")
+                    t["units"], t["obs"]], rows, numeric_from=4) + f"<p class='note'>{_e(note)}</p>" + regression)
 
 
 def disclosure_section(out: Path, style: dict[str, Any], lang: str) -> str:

@@ -145,7 +145,7 @@ def build(reg: str | Path, out: str | Path, *, years: tuple[int, int] = (2004, 2
             return pool.submit(read_year, year) if PREFETCH else _Later(read_year, year)
 
         pending = fetch(years_read[0])
-        for year in years_read:
+        for year in progress.track(years_read, "build: years"):  # done of total, with the time left
             with progress.step(f"build {year}"):
                 fy = {r: by_key[(r, year)] for r in registers}
                 regs = pending.result()

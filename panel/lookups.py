@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
@@ -147,7 +146,3 @@ def kommune_region_table(lk: Lookups) -> pl.DataFrame | None:
     return lk.kommune_region.select(pl.col("KOM").cast(pl.Int16).alias("kom"),
                                     pl.col("REGION").cast(pl.Int16).alias("region")).sort("kom")
 
-
-def afd_names(lk: Lookups) -> dict[str, Any]:
-    """Replacement map afd code -> AFDELING_ID string for writing."""
-    return dict(zip(lk.afdeling["afd"].to_list(), lk.afdeling["AFDELING_ID"].to_list(), strict=True))

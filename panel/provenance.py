@@ -40,7 +40,7 @@ MANIFEST_NAME = "manifest.json"
 FORMAT = 1
 CHUNK = 1 << 20
 HASH_THREADS = 4  # at most; never more than the cores
-LIBRARIES = ("polars", "pyarrow", "numpy", "statsmodels", "linearmodels", "matplotlib", "rich", "pyreadstat")
+LIBRARIES = ("polars", "pyarrow", "numpy", "statsmodels", "linearmodels", "matplotlib", "rich", "pyreadstat", "xlsxwriter")
 
 _hash_memo: dict[tuple[str, int, int, int], tuple[str, int | None]] = {}
 

@@ -28,7 +28,7 @@ import numpy as np
 import polars as pl
 
 from panel.errors import InputError
-from panel.progress import step
+from panel.progress import step, track
 from panel.schema import (
     HOUSEHOLD_COMPOSITION,
     IN_KINDS,
@@ -326,7 +326,7 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     todo = sorted((y for y in rec_years if y in years or y + 1 in years), key=lambda y: (y not in years, y))
     # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps
     with ThreadPoolExecutor(max_workers=YEAR_THREADS) as pool:
-        frames = [f for kom in pool.map(one_year, todo) for f in kom]
+        frames = [f for kom in track(pool.map(one_year, todo), "measures: years", total=len(todo)) for f in kom]
     table = _finish(frames)
     return table.with_columns(pl.col("year").cast(pl.Int32), pl.col("n").cast(pl.Int64),
                               pl.col("units").cast(pl.Int64))

@@ -1,16 +1,13 @@
 """``socialmix measures OUT``: compute, protect and write ``OUT/measures/`` atomically.
 
 Writes ``measures``, ``comparison`` and ``municipal_gap`` (.parquet and .csv),
-then the flow tables of :mod:`queries.flows` when that module provides
-``write_flow_tables``, all with one ``disclosure_report.csv`` and a
+then the flow tables of :mod:`queries.flows`, all with one ``disclosure_report.csv`` and a
 ``disclosure_rules.txt`` naming the profile applied. The whole ``measures/``
 directory is staged and swapped in only when everything succeeded.
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -20,6 +17,8 @@ from panel.progress import step
 from panel.schema import scan_afdelinger
 from queries.cells import compute_cells
 from queries.disclosure import REPORT_FILE, Profile, append_report, empty_report, load_rules, write_released
+from queries.flows import write_flow_tables
+from queries.registry import measure_config
 from queries.release import gap_report, protect_release, split
 from queries.segregation import NUMBER_COLUMNS as SEGREGATION_NUMBERS
 from queries.segregation import protect_segregation, segregation_table
@@ -27,31 +26,23 @@ from queries.segregation import protect_segregation, segregation_table
 MEASURES_DIR = "measures"
 
 
-def _flows_writer():
-    """``queries.flows.write_flow_tables`` if that module exists (built by another stage), else None."""
-    try:
-        if importlib.util.find_spec("queries.flows") is None:
-            return None
-    except (ImportError, ValueError):
-        return None
-    module = importlib.import_module("queries.flows")
-    return getattr(module, "write_flow_tables", None)
-
-
 def run_measures(out: str | Path, *, min_cell: int | None = None,
-                 profile: Literal["dst", "safe"] = "dst") -> None:
+                 profile: Literal["dst", "safe"] = "dst", config: str | Path | None = None) -> None:
     """Compute every measure for stock, in- and out-movers and write the protected tables.
 
     Examples
     --------
-    >>> run_measures("OUT", min_cell=5, profile="dst")  # doctest: +SKIP
+    >>> run_measures("OUT", min_cell=5, profile="dst")
+    >>> import polars as pl; pl.read_csv("OUT/measures/measures.csv")["suppressed"].dtype
+    Boolean
     """
     if profile not in get_args(Profile):
         raise InputError(f"--profile must be one of {', '.join(get_args(Profile))}, got {profile!r}")
     out = Path(out)
     rules = load_rules(profile, min_cell)
     afd = scan_afdelinger(out).collect()
-    cells = compute_cells(out, rules=rules, afdelinger="study")  # only study afdelinger are published
+    cells = compute_cells(out, rules=rules, afdelinger="study",  # only study afdelinger are published
+                          config=None if config is None else measure_config(config))
     with step("measures: disclosure control"):
         released, report = protect_release(cells, afd, rules=rules)
         tables = split(released, afd)
@@ -70,7 +61,5 @@ def run_measures(out: str | Path, *, min_cell: int | None = None,
         with step("measures: segregation"):
             seg, seg_rep = protect_segregation(segregation_table(out, min_persons=rules.min_persons), rules=rules)
             write_released(seg, dest / "segregation", seg_rep, rules=rules, null_columns=SEGREGATION_NUMBERS)
-        writer = _flows_writer()
-        if writer is not None:
-            with step("measures: flows"):
-                writer(out, dest, rules=rules)
+        with step("measures: flows"):
+            write_flow_tables(out, dest, rules=rules)

@@ -12,6 +12,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -26,9 +27,11 @@ def set_allocator(command: str) -> None:
     Polars' jemalloc returns freed memory to the kernel within moments, but the
     stages free and re-allocate year-sized buffers every second, so each year
     paid again in page faults. A value already in the environment wins, and
-    nothing is changed once polars is loaded (it would have no effect).
+    nothing is changed once polars is loaded (it would have no effect). Polars
+    uses jemalloc on Linux and macOS only (mimalloc on Windows), so elsewhere
+    nothing is set.
     """
-    if "polars" in sys.modules:
+    if "polars" in sys.modules or not sys.platform.startswith(("linux", "darwin")):
         return
     from panel.config import load_config
 
@@ -139,11 +142,39 @@ def _stage(a: argparse.Namespace, name: str, out: Path, work: Callable[[], objec
         inputs["OUT"] = (out, files_matching(out, spec["inputs"]))
     from panel.atomic import stage_name
 
+    t0 = time.perf_counter()
     with stage_name(name):  # staging beside OUT is named after the stage (stale ones are recognised)
         ran = run_stage(name, out, work, inputs=inputs, outputs=outputs or spec["outputs"], config=config,
                         command=["socialmix", *getattr(a, "argv", [])], resume=getattr(a, "resume", False))
     if not ran:
         print(f"stage {name} unchanged, skipped")
+    else:
+        print(stage_summary(name, out, outputs or spec["outputs"], time.perf_counter() - t0), flush=True)
+
+
+def stage_summary(name: str, out: Path, outputs: Sequence[str], seconds: float) -> str:
+    """'build: 14 files, 1,234,567 rows, 12.3 s' — one line for a batch log, printed also without -v.
+
+    Rows are those of the stage's parquet outputs (from their footers, so nothing is read) or, when it
+    writes none, of its CSV tables.
+    """
+    from panel.provenance import MANIFEST_NAME, files_matching
+
+    files = [f for f in files_matching(out, outputs) if f.name != MANIFEST_NAME]
+    parquet = [f for f in files if f.suffix == ".parquet"]
+    rows: int | None = None
+    if parquet:
+        import pyarrow.parquet as pq
+
+        rows = sum(pq.ParquetFile(f).metadata.num_rows for f in parquet)
+    elif any(f.suffix == ".csv" for f in files):
+        rows = 0
+        for f in files:
+            if f.suffix == ".csv":
+                with open(f, "rb") as fh:
+                    rows += max(sum(1 for _ in fh) - 1, 0)
+    counted = f", {rows:,} rows" if rows is not None else ""
+    return f"{name}: {len(files)} file{'' if len(files) == 1 else 's'}{counted}, {seconds:.1f} s"
 
 
 # ---------------------------------------------------------------- commands
@@ -165,8 +196,9 @@ def cmd_build(a: argparse.Namespace) -> None:
 def cmd_measures(a: argparse.Namespace) -> None:
     from queries.run import run_measures
 
-    _stage(a, "measures", a.out, lambda: run_measures(a.out, min_cell=a.min_cell, profile=a.profile),
-           {"min_cell": a.min_cell, "profile": a.profile})
+    _stage(a, "measures", a.out,
+           lambda: run_measures(a.out, min_cell=a.min_cell, profile=a.profile, config=a.config),
+           {"min_cell": a.min_cell, "profile": a.profile, **_config_option(a.config)})
 
 
 def cmd_areas(a: argparse.Namespace) -> None:
@@ -193,21 +225,36 @@ def _areas_if_delivered(a: argparse.Namespace, out: Path) -> None:
 def cmd_did(a: argparse.Namespace) -> None:
     from analyses.did.run import run_did
 
-    _stage(a, "did", a.out, lambda: run_did(a.out, bootstrap=a.bootstrap, seed=a.seed),
-           {"bootstrap": a.bootstrap, "seed": a.seed})
+    _stage(a, "did", a.out, lambda: run_did(a.out, bootstrap=a.bootstrap, seed=a.seed, config=a.config),
+           {"bootstrap": a.bootstrap, "seed": a.seed, **_config_option(a.config)})
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
     from analyses.figures import run_figures
 
-    _stage(a, "figures", a.out, lambda: run_figures(a.out, lang=a.lang, fmt=a.format),
-           {"lang": a.lang, "format": a.format})
+    _stage(a, "figures", a.out, lambda: run_figures(a.out, lang=a.lang, fmt=a.format, config=a.config),
+           {"lang": a.lang, "format": a.format, **_config_option(a.config)})
 
 
 def cmd_report(a: argparse.Namespace) -> None:
     from analyses.report import write_report
 
-    _stage(a, "report", a.out, lambda: write_report(a.out, lang=a.lang), {"lang": a.lang})
+    _stage(a, "report", a.out, lambda: write_report(a.out, lang=a.lang, config=a.config),
+           {"lang": a.lang, **_config_option(a.config)})
+
+
+def cmd_tables(a: argparse.Namespace) -> None:
+    from socialmix.tables import write_tables
+
+    _stage(a, "tables", a.out, lambda: write_tables(a.out, fmt=a.format, lang=a.lang, config=a.config),
+           {"format": a.format, "lang": a.lang, **_config_option(a.config)})
+
+
+def _config_option(path: Path | None) -> dict[str, str]:
+    """``{"config": its text}`` for a user config (a changed file must rerun the stage under --resume); {} without."""
+    if path is None:
+        return {}
+    return {"config": Path(path).read_text(encoding="utf-8") if Path(path).is_file() else str(path)}
 
 
 def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
@@ -217,14 +264,20 @@ def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
     from panel.build import build
     from queries.run import run_measures
 
-    _stage(a, "build", out, lambda: build(reg, out, years=a.years, config=a.config, allow_unknown_codes=False),
-           {"years": list(a.years), "allow_unknown_codes": False}, reg=reg)
-    _stage(a, "measures", out, lambda: run_measures(out, min_cell=None, profile="dst"),
-           {"min_cell": None, "profile": "dst"})
+    # the options of each stage, as the stage's own command records them (so --resume keys agree)
+    _stage(a, "build", out, lambda: build(reg, out, years=a.years, config=a.config,
+                                          allow_unknown_codes=a.allow_unknown_codes),
+           {"years": list(a.years), "allow_unknown_codes": a.allow_unknown_codes}, reg=reg)
+    _stage(a, "measures", out,
+           lambda: run_measures(out, min_cell=a.min_cell, profile=a.profile, config=a.measures_config),
+           {"min_cell": a.min_cell, "profile": a.profile, **_config_option(a.measures_config)})
     _areas_if_delivered(a, out)
-    _stage(a, "did", out, lambda: run_did(out), {})
-    _stage(a, "figures", out, lambda: run_figures(out, lang=a.lang, fmt="png"), {"lang": a.lang, "format": "png"})
-    _stage(a, "report", out, lambda: write_report(out, lang=a.lang), {"lang": a.lang})
+    _stage(a, "did", out, lambda: run_did(out, bootstrap=a.bootstrap, seed=a.bootstrap_seed, config=a.did_config),
+           {"bootstrap": a.bootstrap, "seed": a.bootstrap_seed, **_config_option(a.did_config)})
+    _stage(a, "figures", out, lambda: run_figures(out, lang=a.lang, fmt=a.format, config=a.figures_config),
+           {"lang": a.lang, "format": a.format, **_config_option(a.figures_config)})
+    _stage(a, "report", out, lambda: write_report(out, lang=a.lang, config=a.report_config),
+           {"lang": a.lang, **_config_option(a.report_config)})
 
 
 def cmd_run(a: argparse.Namespace) -> None:
@@ -297,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--min-cell", type=_positive_int, default=None,
                     help="smallest publishable cell (default 5; overrides the profile's threshold)")
     sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="disclosure rules (default %(default)s)")
+    sp.add_argument("--config", type=Path, help="measures TOML overriding the shipped queries/measures.toml")
 
     sp = add("areas", cmd_areas, "Criteria and statuses of the official area lists into OUT/areas/.")
     sp.add_argument("out", type=Path, metavar="OUT")
@@ -308,11 +362,13 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("--bootstrap", type=int, default=999, help="multiplier-bootstrap draws (default %(default)s)")
     sp.add_argument("--seed", type=int, default=1, help="bootstrap seed (default %(default)s)")
+    sp.add_argument("--config", type=Path, help="DiD TOML overriding the shipped analyses/did/did.toml")
 
     sp = add("figures", cmd_figures, "Report figures into OUT/figures/.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("--lang", choices=("da", "en"), default="en")
     sp.add_argument("--format", choices=("png", "pdf", "svg"), default="png")
+    sp.add_argument("--config", type=Path, help="style TOML overriding the shipped analyses/figures/style.toml")
 
     for name, func, text in (
         ("run", cmd_run, "build + measures + did + figures + report, from REG into OUT."),
@@ -330,10 +386,26 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--years", type=_years, default=DEFAULT_YEARS)
         sp.add_argument("--config", type=Path, help="register config TOML")
         sp.add_argument("--lang", choices=("da", "en"), default="en")
+        # every option of the stages run (build, measures, did, figures, report)
+        sp.add_argument("--allow-unknown-codes", action="store_true", help="as for build")
+        sp.add_argument("--min-cell", type=_positive_int, default=None, help="as for measures")
+        sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="as for measures")
+        sp.add_argument("--bootstrap", type=int, default=999, help="as for did (default %(default)s)")
+        sp.add_argument("--bootstrap-seed", type=int, default=1, help="did's --seed (default %(default)s)")
+        sp.add_argument("--format", choices=("png", "pdf", "svg"), default="png", help="as for figures")
+        for stage in ("measures", "did", "figures", "report"):
+            sp.add_argument(f"--{stage}-config", type=Path, help=f"{stage}'s --config")
 
     sp = add("report", cmd_report, "Write the self-contained OUT/report.html.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("--lang", choices=("da", "en"), default="en")
+    sp.add_argument("--config", type=Path, help="report TOML overriding the shipped one")
+
+    sp = add("tables", cmd_tables, "The released tables as OUT/tables/socialmix_tables.xlsx or OUT/tables/*.dta.")
+    sp.add_argument("out", type=Path, metavar="OUT")
+    sp.add_argument("--format", choices=("xlsx", "dta"), default="xlsx", help="(default %(default)s)")
+    sp.add_argument("--lang", choices=("da", "en"), default="en", help="header language (default %(default)s)")
+    sp.add_argument("--config", type=Path, help="tables TOML overriding the shipped socialmix/tables.toml")
 
     sp = add("convert", cmd_convert, "Convert DST SAS7BDAT deliveries in SRC to the REG layout.")
     sp.add_argument("src", type=Path, metavar="SRC")
@@ -348,10 +420,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("export", cmd_export, "Copy cleared outputs of OUT into BUNDLE for output checking.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("bundle", type=Path, metavar="BUNDLE")
-    for name in ("synth", "convert", "build", "measures", "areas", "did", "figures", "report", "run", "demo"):
+    for name in ("synth", "convert", "build", "measures", "areas", "did", "figures", "report", "tables", "run",
+                 "demo"):
         sub.choices[name].add_argument(
             "--resume", action="store_true",
             help="skip a stage whose inputs, config and outputs are unchanged (by the hashes in OUT/manifest.json)")
+    for sp in sub.choices.values():  # the global options also after the command name
+        sp.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+        sp.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return p
 
 
@@ -369,10 +446,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = not a.no_progress and sys.stderr.isatty()
     try:
         if show:
-            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
-            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
-                          TimeElapsedColumn(), transient=False) as bar:
+            # counted work (panel.progress.track: figures, years) shows done/total and the time left
+            with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                          TimeElapsedColumn(), TimeRemainingColumn(), transient=False) as bar:
                 progress.enable(bar)
                 rc = a.func(a)
         else:

@@ -10,7 +10,8 @@ import pytest
 
 from socialmix.cli import build_parser, main
 
-COMMANDS = ["synth", "build", "measures", "areas", "did", "figures", "run", "demo", "report", "convert", "check", "export"]
+COMMANDS = ["synth", "build", "measures", "areas", "did", "figures", "run", "demo", "report", "convert", "check",
+            "export", "tables"]  # areas: contract §8, tables: §9
 
 
 def test_every_contract_command_is_registered() -> None:

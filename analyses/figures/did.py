@@ -24,10 +24,10 @@ from analyses.figures import style as st
 Z = 1.959963984540054
 UNIFORM_PAIRS = (("cb_low", "cb_high"), ("ucb_low", "ucb_high"), ("uniform_low", "uniform_high"))
 # (estimator, term) pairs drawn in event-study figures, in legend order
-EVENT_TERMS = (("event_study", "event"), ("att_gt", "dynamic"), ("sun_abraham", "event"),
-               ("sun_abraham", "dynamic"))
-# (estimator, term) pairs of the headline table and figure: one overall effect per estimator
-HEADLINE_TERMS = (("twfe", None), ("att_gt", "simple"), ("sun_abraham", "simple"), ("sun_abraham", "overall"))
+EVENT_TERMS = (("event_study", "event"), ("att_gt", "dynamic"), ("sun_abraham", "event"))
+# (estimator, term) pairs of the headline table and figure: one overall effect per estimator that writes one
+# (analyses.did.run: Sun-Abraham writes event-time effects only)
+HEADLINE_TERMS = (("twfe", None), ("att_gt", "simple"))
 
 
 def uniform_columns(est: pl.DataFrame) -> tuple[str, str] | None:
@@ -121,7 +121,7 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
 
 
 def headline_rows(est: pl.DataFrame) -> pl.DataFrame:
-    """One overall effect per estimator, measure, population and comparison (TWFE, C-S simple, S-A)."""
+    """One overall effect per estimator, measure, population and comparison (TWFE, C-S simple)."""
     keep = pl.lit(False)
     for e, t in HEADLINE_TERMS:
         cond = pl.col("estimator") == e

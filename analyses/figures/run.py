@@ -276,10 +276,11 @@ def render_into(folder: Path, specs: list[Spec], style: dict[str, Any], *, out: 
     did not finish (it failed, or could not start) is drawn here afterwards.
     Every file is the same bytes whichever process draws it, so the output
     equals a serial run. Below ``[figure] parallel_from`` figures the helper's
-    start-up (about a second) is not worth it.
+    start-up (about a second) is not worth it. On Windows (not tested there)
+    every figure is drawn in this process: the same files, only slower.
     """
     processes = int(style["figure"].get("workers", 1))
-    if processes <= 1 or len(specs) < int(style["figure"].get("parallel_from", 16)):
+    if processes <= 1 or sys.platform == "win32" or len(specs) < int(style["figure"].get("parallel_from", 16)):
         for spec in track(specs, description):
             (folder / f"{spec.name}.{fmt}").write_bytes(render(spec, style, fmt=fmt))
         return

@@ -34,6 +34,8 @@ NEEDS = {  # panel column -> (what the delivery must hold, which criterion needs
 def area_inputs_present(out: str | Path) -> str | None:
     """None if OUT holds every area input, else what the delivery lacked (for ``run``'s message)."""
     out = Path(out)
+    if not (out / "panel").is_dir():
+        return "a built panel"
     panel = scan_panel(out)
     present = panel.select([pl.col(c).is_not_null().any() for c in NEEDS]).collect().row(0)
     lacking = [what for (what, _), ok in zip(NEEDS.values(), present, strict=True) if not ok]
