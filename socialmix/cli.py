@@ -50,6 +50,17 @@ def _years(text: str) -> tuple[int, int]:
     return y1, y2
 
 
+def _disclosure_options(sp: argparse.ArgumentParser) -> None:
+    """``--profile``, ``--min-cell``, ``--rules`` (contract §7), for measures, run and demo."""
+    sp.add_argument("--profile", choices=("dst", "safe"), default="dst",
+                    help="disclosure profile, the environment's floor (default %(default)s)")
+    sp.add_argument("--min-cell", type=_positive_int, default=None,
+                    help="smallest publishable cell; may only raise the profile's threshold")
+    sp.add_argument("--rules", type=Path, default=None,
+                    help="TOML overriding keys of the profile (queries/disclosure.toml); going below the "
+                         "profile needs allow_below_floor = true and a reason in it")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -126,11 +137,19 @@ def cmd_build(a: argparse.Namespace) -> None:
            {"years": list(a.years), "allow_unknown_codes": a.allow_unknown_codes}, reg=a.reg)
 
 
-def cmd_measures(a: argparse.Namespace) -> None:
+def _measures_stage(a: argparse.Namespace, out: Path) -> None:
+    """The measures stage: it decides the OUT's disclosure rules (contract §7) before any work."""
+    from panel.provenance import user_file
+    from queries.disclosure_rules import decide_rules
     from queries.run import run_measures
 
-    _stage(a, "measures", a.out, lambda: run_measures(a.out, min_cell=a.min_cell, profile=a.profile),
-           {"min_cell": a.min_cell, "profile": a.profile})
+    rules = decide_rules(a.profile, a.min_cell, a.rules)  # a bad option fails before anything runs
+    _stage(a, "measures", out, lambda: run_measures(out, rules=rules),
+           {"min_cell": a.min_cell, "profile": a.profile, "rules": user_file(a.rules)})
+
+
+def cmd_measures(a: argparse.Namespace) -> None:
+    _measures_stage(a, a.out)
 
 
 def cmd_did(a: argparse.Namespace) -> None:
@@ -158,12 +177,13 @@ def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
     from analyses.figures import run_figures
     from analyses.report import write_report
     from panel.build import build
-    from queries.run import run_measures
+    from queries.disclosure_rules import decide_rules
+
+    decide_rules(a.profile, a.min_cell, a.rules)  # refuse bad disclosure options before the build
 
     _stage(a, "build", out, lambda: build(reg, out, years=a.years, config=a.config, allow_unknown_codes=False),
            {"years": list(a.years), "allow_unknown_codes": False}, reg=reg)
-    _stage(a, "measures", out, lambda: run_measures(out, min_cell=None, profile="dst"),
-           {"min_cell": None, "profile": "dst"})
+    _measures_stage(a, out)
     _stage(a, "did", out, lambda: run_did(out), {})
     _stage(a, "figures", out, lambda: run_figures(out, lang=a.lang, fmt="png"), {"lang": a.lang, "format": "png"})
     _stage(a, "report", out, lambda: write_report(out, lang=a.lang), {"lang": a.lang})
@@ -174,8 +194,10 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
+    from queries.disclosure_rules import decide_rules
     from socialmix.synth import generate
 
+    decide_rules(a.profile, a.min_cell, a.rules)  # refuse bad disclosure options before the synth
     out = Path(a.out)
     reg = out / "registers"
     _stage(a, "synth", out, lambda: generate(reg, persons=a.persons, seed=a.seed, effect=a.effect),
@@ -236,9 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("measures", cmd_measures, "Compute the social-mix measures with disclosure control into OUT/measures/.")
     sp.add_argument("out", type=Path, metavar="OUT")
-    sp.add_argument("--min-cell", type=_positive_int, default=None,
-                    help="smallest publishable cell (default 5; overrides the profile's threshold)")
-    sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="disclosure rules (default %(default)s)")
+    _disclosure_options(sp)
 
     sp = add("did", cmd_did, "Difference-in-differences estimates into OUT/did/.")
     sp.add_argument("out", type=Path, metavar="OUT")
@@ -266,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--years", type=_years, default=DEFAULT_YEARS)
         sp.add_argument("--config", type=Path, help="register config TOML")
         sp.add_argument("--lang", choices=("da", "en"), default="en")
+        _disclosure_options(sp)
 
     sp = add("report", cmd_report, "Write the self-contained OUT/report.html.")
     sp.add_argument("out", type=Path, metavar="OUT")
