@@ -222,7 +222,8 @@ def cmd_check(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> None:
     from socialmix.export import export
 
-    export(a.out, a.bundle)
+    tables = [t.strip() for t in a.tables.split(",") if t.strip()] if a.tables else None
+    export(a.out, a.bundle, tables=tables, full_report=a.full_report, allow_svg=a.allow_svg)
 
 
 # ---------------------------------------------------------------- parser
@@ -305,6 +306,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("export", cmd_export, "Copy cleared outputs of OUT into BUNDLE for output checking.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("bundle", type=Path, metavar="BUNDLE")
+    sp.add_argument("--tables", default=None, help="comma-separated tables to export (e.g. measures,estimates; "
+                    "'report' for report.html); figures follow the tables they are drawn from")
+    sp.add_argument("--full-report", action="store_true",
+                    help="ship the full disclosure reports, not only their summary (counts by table)")
+    sp.add_argument("--allow-svg", action="store_true", help="ship SVG figures (blocked by default, as ACRO does)")
     for name in ("synth", "convert", "build", "measures", "did", "figures", "report", "run", "demo"):
         sub.choices[name].add_argument(
             "--resume", action="store_true",

@@ -12,6 +12,8 @@ import polars as pl
 import pytest
 
 from panel.errors import DisclosureError
+from panel.provenance import run_stage
+from queries.disclosure_rules import load_rules, save_rules
 from socialmix.cli import main
 from socialmix.export import export
 
@@ -29,6 +31,15 @@ def write_measures(out: Path, rows: list[tuple[str, int | None, float | None, bo
         rows, schema={"unit": pl.String, "n": pl.Int64, "value": pl.Float64, "suppressed": pl.Boolean}, orient="row"
     ).with_columns(level=pl.lit("afdeling"), year=pl.lit(2010), population=pl.lit("stock"),
                    measure=pl.lit("employment")).write_csv(out / "measures" / "measures.csv")
+
+
+STAGES = {"measures": ["measures/**"], "did": ["did/**"], "figures": ["figures/**"], "report": ["report.html"]}
+
+
+def record(out: Path, *stages: str) -> None:
+    """Record OUT's files in manifest.json as the stages would (the export ships only what a stage vouches for)."""
+    for stage in stages or STAGES:
+        run_stage(stage, out, lambda: None, inputs={}, outputs=STAGES[stage], config={}, command=["test"])
 
 
 @pytest.fixture
@@ -49,10 +60,12 @@ def out(tmp_path: Path) -> Path:
     (o / "panel" / "year=2010").mkdir(parents=True)
     pl.DataFrame({"person_id": [1, 2], "age": [30, 40]}).write_parquet(o / "panel" / "year=2010" / "part-0.parquet")
     pl.DataFrame({"person_id": [1], "kind": ["between"]}).write_parquet(o / "moves.parquet")
+    save_rules(load_rules("dst"), o / "measures")
+    record(o)
     return o
 
 
-RELEASED = ["did/estimates.csv", "figures/fig_7_1.png", "measures/disclosure_report.csv", "measures/measures.csv",
+RELEASED = ["did/estimates.csv", "figures/fig_7_1.png", "measures/disclosure_rules.txt", "measures/measures.csv",
             "report.html"]
 
 
@@ -60,10 +73,11 @@ def test_clean_out_is_exported_with_a_verifiable_manifest(out: Path, tmp_path: P
     bundle = tmp_path / "bundle"
     export(out, bundle)
     files = sorted(p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file())
-    assert files == sorted([*RELEASED, "MANIFEST.txt", "manifest.json"])
+    assert files == sorted([*RELEASED, "MANIFEST.txt", "manifest.json", "disclosure_summary.csv"])
     lines = (bundle / "MANIFEST.txt").read_text().splitlines()
     listed = dict(reversed(line.split("  ", 1)) for line in lines if not line.startswith("#"))
-    assert listed == {rel: sha(out / rel) for rel in RELEASED}
+    assert listed == {**{rel: sha(out / rel) for rel in RELEASED}, "disclosure_summary.csv":
+                      sha(bundle / "disclosure_summary.csv")}
     assert all((bundle / rel).read_bytes() == (out / rel).read_bytes() for rel in RELEASED)
     header = "\n".join(line for line in lines if line.startswith("#"))
     assert "profile dst" in header and "n >= 5" in header
@@ -106,17 +120,19 @@ def test_planted_person_level_table_is_refused(out: Path, tmp_path: Path, column
 
 def test_planted_small_cell_is_refused(out: Path, tmp_path: Path) -> None:
     write_measures(out, [("A", 12, 0.5, False), ("B", 3, 0.33, False), ("C", 40, 0.25, False)])
+    record(out, "measures")
     with pytest.raises(DisclosureError, match=r"measures/measures.csv.*1 published rows below 5 persons"):
         export(out, tmp_path / "bundle")
     assert not (tmp_path / "bundle").exists()
 
 
-def test_threshold_comes_from_the_profile_the_measures_used(out: Path, tmp_path: Path) -> None:
-    # n = 7 passes dst (5) but not the safe profile (10) recorded for the measures stage
+def test_threshold_comes_from_the_rules_the_measures_wrote(out: Path, tmp_path: Path) -> None:
+    # n = 7 passes dst (5) but not the safe profile (10) written to OUT/measures/disclosure_rules.toml
     write_measures(out, [("A", 7, 0.5, False), ("C", 40, 0.25, False)])
+    record(out, "measures")
     export(out, tmp_path / "ok")
-    (out / "manifest.json").write_text(json.dumps(
-        {"format": 1, "stages": {"measures": {"config": {"options": {"profile": "safe", "min_cell": None}}}}}))
+    save_rules(load_rules("safe"), out / "measures")
+    record(out, "measures")
     with pytest.raises(DisclosureError, match="below 10 persons"):
         export(out, tmp_path / "safe")
 
@@ -127,10 +143,12 @@ def test_unsuppressed_table_and_thin_estimate_and_denied_types_are_refused(out: 
         export(out, tmp_path / "b1")
     (out / "measures" / "extra.csv").unlink()
     (out / "did" / "estimates.csv").write_text("estimator,estimate,n_units,n_obs\ntwfe,0.1,2,500\n")
+    record(out, "did")
     with pytest.raises(DisclosureError, match="estimates.csv.*1 estimate rows.*clusters"):
         export(out, tmp_path / "b2")
     (out / "did" / "estimates.csv").write_text("estimator,estimate,n_units,n_obs\ntwfe,0.1,30,500\n")
     (out / "figures" / "fig_7_2.png").write_bytes(b"PAR1" + b"\x00" * 10)  # a data file named .png
+    record(out, "did", "figures")
     with pytest.raises(DisclosureError, match="fig_7_2.png.*parquet"):
         export(out, tmp_path / "b3")
 
@@ -155,6 +173,7 @@ def test_re_export_replaces_an_earlier_bundle_whole(out: Path, tmp_path: Path) -
     bundle = tmp_path / "bundle"
     export(out, bundle)
     (out / "figures" / "fig_7_1.png").unlink()
+    record(out, "figures")
     export(out, bundle)
     assert not (bundle / "figures").exists()
     assert "fig_7_1" not in (bundle / "MANIFEST.txt").read_text()
