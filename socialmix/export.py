@@ -158,16 +158,19 @@ def _plan(out: Path, policy: dict[str, Any], *, tables: list[str] | None, full_r
         rel = f.relative_to(out).as_posix()
         if rel in taken or rel == MANIFEST_NAME:
             continue
-        if match(rel, policy["deny"]):
-            skipped["microdata (on the export deny-list), never exported"].append(rel)
-        elif "/internal/" in f"/{rel}":
+        if "/internal/" in f"/{rel}":
             skipped["internal disclosure reasons, never exported"].append(rel)
+        elif match(rel, policy["deny"]):
+            skipped["microdata (on the export deny-list), never exported"].append(rel)
         else:
             skipped["not on the export allow-list (export.toml include)"].append(rel)
     return chosen, reports, skipped
 
 
 def _selected(rel: str, tables: list[str], figure_source: dict[str, str]) -> bool:
+    """Whether ``--tables`` keeps ``rel``: the rules always, figures by their source table, the report by name."""
+    if rel == f"{RULES_DIR}/disclosure_rules.txt":
+        return True
     if rel == "report.html":
         return "report" in tables
     if rel.startswith("figures/"):

@@ -80,6 +80,9 @@ def check_table(path: Path, rel: str, policy: dict[str, Any], rules: Rules, shar
     """Content checks of a released CSV table; messages name columns and counts, never values."""
     t = policy["tables"]
     df = read_csv(path, rel)
+    # a column with no value at all (every cell withheld) reads as text: it holds nothing, make it numeric
+    df = df.with_columns([pl.col(c).cast(pl.Float64) for c in df.columns
+                          if c != "suppressed" and df.height and df[c].null_count() == df.height])
     lower = {c.lower(): c for c in df.columns}
     ids = sorted(lower[c] for c in lower if c in FORBIDDEN_COLUMNS | {x.lower() for x in t["identifier_columns"]})
     if ids:
@@ -89,7 +92,7 @@ def check_table(path: Path, rel: str, policy: dict[str, Any], rules: Rules, shar
         raise DisclosureError(f"looks like a person-level table (columns {', '.join(person)}, no n)", file=rel)
     if match(rel, t["require_suppressed"]) and not match(rel, t["exempt"]) and "suppressed" not in df.columns:
         raise DisclosureError("has no 'suppressed' column: it did not pass disclosure control", file=rel)
-    if "suppressed" in df.columns:
+    if "suppressed" in df.columns and df.height:  # an empty table reads 'suppressed' as text: nothing to check
         if df["suppressed"].dtype != pl.Boolean:
             raise DisclosureError("'suppressed' is not a true/false column", file=rel, column="suppressed")
         try:
@@ -142,7 +145,8 @@ def disclosure_summary(out: Path, reports: list[str], keep: set[str] | None) -> 
             published = None
             if table is not None:
                 df = read_csv(table, str(table))
-                published = df.height - (int(df["suppressed"].sum()) if "suppressed" in df.columns else 0)
+                hidden = df["suppressed"] if "suppressed" in df.columns and df.height else pl.Series([], dtype=pl.Boolean)
+                published = df.height - int(hidden.cast(pl.Boolean, strict=False).fill_null(False).sum())
             rows.append({"report": rel, "table": name, "published": published, "withheld": int(withheld)})
     return pl.DataFrame(rows, schema={"report": pl.String, "table": pl.String, "published": pl.Int64,
                                       "withheld": pl.Int64})
