@@ -186,7 +186,7 @@ def _skip_lines(skipped: dict[str, list[str]]) -> list[str]:
         for r in sorted(rels):
             by_dir[r.split("/")[0] if "/" in r and len(rels) > 5 else r].append(r)
         for head, items in by_dir.items():
-            what = f"{head}/** ({len(items)} files)" if len(items) > 1 or items[0] != head else head
+            what = f"{head}/** ({len(items)} files)" if len(items) > 1 else items[0]
             lines.append(f"skipped {what}: {reason}")
     return lines
 

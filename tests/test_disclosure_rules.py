@@ -125,3 +125,18 @@ def test_library_min_cell_below_the_floor_is_marked() -> None:
     r = load_rules("dst", min_cell=1)
     assert r.below_floor == ("min_persons",)
     assert replace(r, min_persons=5).thresholds()["min_persons"] == 5
+
+
+@pytest.mark.parametrize("command", [["run", "REG", "OUT"], ["demo", "OUT"], ["measures", "OUT"]])
+def test_run_demo_and_measures_take_the_three_disclosure_options(command: list[str]) -> None:
+    from socialmix.cli import build_parser
+
+    a = build_parser().parse_args([*command, "--profile", "safe", "--min-cell", "12", "--rules", "r.toml"])
+    assert (a.profile, a.min_cell, a.rules) == ("safe", 12, Path("r.toml"))
+
+
+def test_run_refuses_a_lower_min_cell_before_the_build(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_delivery(tmp_path / "reg")
+    assert main(["--no-progress", "run", str(tmp_path / "reg"), str(tmp_path / "out"), "--min-cell", "2"]) == 2
+    assert "may only raise it" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
