@@ -25,6 +25,7 @@ from analyses.figures.did import headline_rows
 from analyses.figures.run import CONTRACT_MEASURES, POPULATIONS, Spec, figure_specs, render
 from panel.atomic import staged_file
 from panel.progress import step, track
+from panel.provenance import recorded
 from panel.schema import GROUPS
 
 log = logging.getLogger("socialmix.report")
@@ -158,8 +159,10 @@ def disclosure_section(out: Path, style: dict[str, Any], lang: str) -> str:
         return f"<p>{t['none']}</p>"
     counts = pl.concat(frames).group_by("table", "rule").len().sort("table", "rule")
     rows = [[a, b, st.number(n, 0, lang=lang)] for a, b, n in counts.iter_rows()]
-    rules = Path(out) / "measures" / "disclosure_rules.txt"
-    text = f"<p class='note'>{_e(rules.read_text(encoding='utf-8').strip())}</p>" if rules.exists() else ""
+    from queries.disclosure_rules import RULES_DIR, RULES_TOML, load_rules, rules_text
+
+    has_rules = (Path(out) / RULES_DIR / RULES_TOML).is_file()  # the OUT's one rule set (contract §7)
+    text = f"<p class='note'>{_e(rules_text(load_rules(Path(out))).strip())}</p>" if has_rules else ""
     return _table([t["table"], t["rule"], t["cells"]], rows, numeric_from=2) + text
 
 
@@ -223,6 +226,8 @@ def build_report(out: str | Path, *, lang: str = "en", config: str | Path | None
             f"<nav><h2>{_e(t['contents'])}</h2><ul>{nav}</ul></nav>{body}</body></html>\n")
 
 
+@recorded("report", inputs=["measures/**", "did/**", "figures/**", "reconciliation.json", "afdeling.parquet"],
+          outputs=["report.html"])
 def write_report(out: str | Path, *, lang: Literal["da", "en"] = "en", config: str | Path | None = None) -> None:
     """Write ``OUT/report.html`` atomically (a failure leaves any earlier report whole).
 

@@ -10,14 +10,21 @@ hashes let ``--resume`` skip a stage whose inputs, configuration and outputs
 are all unchanged.
 
 Stage code stays pure: :func:`run_stage` wraps a zero-argument callable, so
-the command line decides what a stage reads and writes. Hashing is streamed
+the command line decides what a stage reads and writes. A stage function
+called from Python (``run_did(out, config=plan)``) records itself through the
+:func:`recorded` decorator, so the manifest never vouches for outputs an
+earlier run wrote; a user's configuration file (a DiD plan, a figure style,
+a rules file) is recorded by :func:`user_file` with its sha256 and text. Hashing is streamed
 in 1 MiB chunks and memoised per (path, size, mtime) within a process, so a
 panel written by ``build`` is hashed once when ``measures`` reads it.
 """
 
 from __future__ import annotations
 
+import contextvars
+import dataclasses
 import datetime as _dt
+import functools
 import hashlib
 import json
 import logging
@@ -42,7 +49,11 @@ CHUNK = 1 << 20
 HASH_THREADS = 4  # at most; never more than the cores
 LIBRARIES = ("polars", "pyarrow", "numpy", "statsmodels", "linearmodels", "matplotlib", "rich", "pyreadstat", "xlsxwriter")
 
+USER_FILE_TEXT_MAX = 200_000  # bytes of a user's config file copied into the manifest (larger: hash only)
+
 _hash_memo: dict[tuple[str, int, int, int], tuple[str, int | None]] = {}
+# True while run_stage runs a stage's work: a @recorded function called inside it does not record twice.
+_in_stage: contextvars.ContextVar[bool] = contextvars.ContextVar("socialmix_in_stage", default=False)
 
 
 # ---------------------------------------------------------------- hashing
@@ -132,6 +143,27 @@ def hash_files(root: str | Path, files: Iterable[str | Path]) -> dict[str, dict[
         rel = f.relative_to(root).as_posix() if f.is_relative_to(root) else str(f)
         out[rel] = {"sha256": digest, "bytes": f.stat().st_size, "rows": rows}
     return out
+
+
+def user_file(path: str | Path | None) -> dict[str, Any] | None:
+    """A user's configuration file as the manifest records it: name, sha256, bytes and its text.
+
+    The text is kept (up to :data:`USER_FILE_TEXT_MAX` bytes of UTF-8) so the
+    checker can see what the plan said, not only that it was some file.
+    """
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.is_file():
+        return {"name": p.name, "missing": True}
+    data = p.read_bytes()
+    rec: dict[str, Any] = {"name": p.name, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    if len(data) <= USER_FILE_TEXT_MAX:
+        try:
+            rec["text"] = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+    return rec
 
 
 def config_sha256(config: Mapping[str, Any]) -> str:
@@ -286,7 +318,11 @@ def run_stage(
         return False
     started = _now()
     t1 = time.perf_counter()
-    work()
+    token = _in_stage.set(True)
+    try:
+        work()
+    finally:
+        _in_stage.reset(token)
     seconds = time.perf_counter() - t1
     t2 = time.perf_counter()
     written = hash_files(out, [f for f in files_matching(out, outputs) if f != Path(out) / MANIFEST_NAME])
@@ -304,3 +340,45 @@ def run_stage(
         "outputs": written,
     })
     return True
+
+
+def _plain(value: Any) -> Any:
+    """An option value as JSON-friendly data (dataclasses as dicts, paths as strings)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def recorded(stage: str, *, inputs: Iterable[str], outputs: Iterable[str],
+             files: Iterable[str] = ("config",)) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a stage function ``f(out, ...)`` so a direct call records its manifest entry.
+
+    Called under :func:`run_stage` (the command line) it just runs; called
+    from Python it runs under :func:`run_stage` itself, with ``inputs`` and
+    ``outputs`` (globs relative to OUT, as in ``socialmix/stages.toml``) and
+    its keyword options as the configuration; the keyword arguments named in
+    ``files`` are user files, recorded by :func:`user_file`.
+    """
+    inputs, outputs, files = list(inputs), list(outputs), set(files)
+
+    def wrap(func: Callable[..., Any]) -> Callable[..., Any]:
+        name = f"{func.__module__}.{func.__qualname__}"
+
+        @functools.wraps(func)
+        def inner(out: str | Path, *args: Any, **kwargs: Any) -> Any:
+            if _in_stage.get():
+                return func(out, *args, **kwargs)
+            options = {k: (user_file(v) if k in files else _plain(v)) for k, v in kwargs.items()}
+            result: list[Any] = []
+            run_stage(stage, out, lambda: result.append(func(out, *args, **kwargs)),
+                      inputs={"OUT": (out, files_matching(out, inputs))}, outputs=outputs,
+                      config={"function": name, "args": [_plain(a) for a in args], "options": options},
+                      command=[name])
+            return result[0] if result else None
+
+        inner.stage_files = {"inputs": inputs, "outputs": outputs}  # type: ignore[attr-defined]
+        return inner
+
+    return wrap

@@ -14,10 +14,12 @@ output checker reviews one set of rules. The steps, in order:
    published member suppressed), then an exact linear audit (a suppressed cell
    is recoverable iff its unit vector lies in the row space of the relations
    restricted to the suppressed cells); repeated until stable;
-4. a report (``disclosure_report.csv``) naming each suppressed cell and the
-   rule that suppressed it, with no microdata.
+   Class disclosure (a share of 0 or 1 in a small cell) is a primary rule;
+4. a report (``disclosure_report.csv``) naming each withheld cell, never why
+   (the rule is in ``internal/disclosure_reasons.csv``), with no microdata.
 
-Profiles live in ``queries/disclosure.toml`` (``dst``, ``safe``).
+The rule set (:class:`Rules`, profiles in ``queries/disclosure.toml``) is
+decided once per OUT in :mod:`queries.disclosure_rules`.
 
 Examples
 --------
@@ -35,90 +37,37 @@ Examples
 from __future__ import annotations
 
 import csv
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 
-from panel.config import load_config
 from panel.errors import DisclosureError, InputError
 
-Profile = Literal["dst", "safe"]
+# the rule set lives in queries.disclosure_rules; re-exported for the callers of this module
+from queries.disclosure_rules import STAMP_COLUMN
+from queries.disclosure_rules import Profile as Profile
+from queries.disclosure_rules import Rules as Rules
+from queries.disclosure_rules import load_rules as load_rules
+
 Rule = Literal["primary", "dominance", "p_ratio", "complementary", "inherited"]
 
 REPORT_FILE = "disclosure_report.csv"
 REPORT_COLUMNS = ("table", "cell", "rule", "detail")
+# The public report says only that a cell is withheld; why (which rule) goes to the internal report,
+# which export never ships: a reader told "complementary" knows the cell holds at least the threshold.
+PUBLIC_RULE = "withheld"
+INTERNAL_DIR = "internal"
+INTERNAL_REPORT = "disclosure_reasons.csv"
+# Bool column marking rows whose ``share_columns`` hold shares (fractions of persons), for class disclosure.
+SHARE_FLAG = "is_share"
 # Columns that must never reach a released table (personal identifiers and their surrogates).
 FORBIDDEN_COLUMNS = frozenset({"pnr", "familie_id", "adresse_id", "person_id", "household_id", "hh_key"})
 # Optional per-cell magnitude columns read by protect() (from magnitude_stats()).
 MAGNITUDE_COLUMNS = ("units", "top1", "top2", "top_n", "abs_total")
-
-
-@dataclass(frozen=True)
-class Rules:
-    """One disclosure profile, after ``--min-cell`` is applied.
-
-    ``min_persons`` applies to every cell (persons in the denominator);
-    ``min_units`` to the households behind a magnitude cell (mean or sum). In
-    the ``dst`` profile a mean-income cell thus needs at least 5 persons AND at
-    least 3 households AND the two largest households at most 85 % of the total.
-    """
-
-    profile: str
-    min_persons: int
-    min_units: int
-    dominance_n: int
-    dominance_k: float
-    p_ratio: float
-    min_clusters: int
-    min_obs: int
-    min_dof: int
-
-    def describe(self) -> str:
-        """One line for logs and reports."""
-        p = f", p-ratio {self.p_ratio:.0%}" if self.p_ratio > 0 else ""
-        return (f"profile {self.profile}: persons >= {self.min_persons}, households >= {self.min_units}, "
-                f"N-K {self.dominance_n}/{self.dominance_k:.0%}{p}; estimates: clusters >= {self.min_clusters}, "
-                f"obs >= {self.min_obs}, dof >= {self.min_dof}")
-
-
-def load_rules(profile: Profile = "dst", min_cell: int | None = None, *,
-               config: str | Path | None = None) -> Rules:
-    """Load a profile from the shipped ``disclosure.toml`` (optionally overridden by a user file).
-
-    ``min_cell`` (the CLI's ``--min-cell``) replaces the person threshold, and
-    the observation threshold of estimates when it is stricter.
-
-    Examples
-    --------
-    >>> load_rules("dst").min_persons, load_rules("dst", min_cell=8).min_persons
-    (5, 8)
-    >>> load_rules("safe").p_ratio
-    0.1
-    """
-    if profile not in get_args(Profile):
-        raise InputError(f"unknown disclosure profile {profile!r}; choose one of {', '.join(get_args(Profile))}")
-    if min_cell is not None and (not isinstance(min_cell, int) or min_cell < 1):
-        raise InputError(f"--min-cell must be a positive integer, got {min_cell!r}")
-    cfg = load_config("queries", "disclosure.toml", config)  # a user file's unknown keys are errors
-    try:
-        p = cfg["profiles"][profile]
-        rules = Rules(profile=profile, min_persons=int(p["min_persons"]), min_units=int(p["min_units"]),
-                      dominance_n=int(p["dominance_n"]), dominance_k=float(p["dominance_k"]),
-                      p_ratio=float(p["p_ratio"]), min_clusters=int(p["min_clusters"]),
-                      min_obs=int(p["min_obs"]), min_dof=int(p["min_dof"]))
-    except (KeyError, TypeError, ValueError, tomllib.TOMLDecodeError) as err:
-        raise InputError(f"disclosure profile {profile!r} is incomplete or malformed ({err})",
-                         file=config or "queries/disclosure.toml") from None
-    if min_cell is not None:
-        rules = Rules(**{**rules.__dict__, "min_persons": min_cell, "min_obs": max(rules.min_obs, min_cell)})
-    if not 0 < rules.dominance_k <= 1 or rules.dominance_n < 1:
-        raise InputError("dominance_k must be in (0, 1] and dominance_n at least 1", file="disclosure.toml")
-    return rules
 
 
 # ------------------------------------------------------------------ estimates
@@ -384,13 +333,24 @@ def _complement(sup: np.ndarray, n: np.ndarray, row: np.ndarray, inst: np.ndarra
 
 
 # ------------------------------------------------------------------ protect
-def primary_flags(table: pl.DataFrame, rules: Rules) -> pl.DataFrame:
-    """Add ``_rule`` (first primary rule that fires, or null) and ``_detail`` to ``table``."""
+def primary_flags(table: pl.DataFrame, rules: Rules, *, share_columns: Sequence[str] = ("value",)) -> pl.DataFrame:
+    """Add ``_rule`` (first primary rule that fires, or null) and ``_detail`` to ``table``.
+
+    Class disclosure is a primary rule too: where the bool column
+    :data:`SHARE_FLAG` marks a row's ``share_columns`` as shares, a share of
+    exactly 0 or 1 in a cell of fewer than ``rules.class_min_n`` persons says
+    something about every person of the cell, so the cell is withheld.
+    """
     n = pl.col("n")
     has = set(table.columns)
     whens: list[tuple[pl.Expr, str, str]] = [
         (n.is_null() | (n < rules.min_persons), "primary", f"fewer than {rules.min_persons} persons"),
     ]
+    shares = [c for c in share_columns if c in has]
+    if SHARE_FLAG in has and shares and rules.class_min_n > 0:
+        extreme = pl.any_horizontal([pl.col(c).is_in([0.0, 1.0]) for c in shares])
+        whens.append((pl.col(SHARE_FLAG).fill_null(False) & extreme & (n < rules.class_min_n), "primary",
+                      f"share of 0 or 1 with fewer than {rules.class_min_n} persons (class disclosure)"))
     if "units" in has:
         whens.append((pl.col("units").is_not_null() & (pl.col("units") < rules.min_units), "primary",
                       f"fewer than {rules.min_units} households"))
@@ -416,7 +376,8 @@ def cell_label(table: pl.DataFrame, key: Sequence[str]) -> pl.Series:
 
 def protect(table: pl.DataFrame, *, rules: Rules, key: Sequence[str], relations: Sequence[Relation] = (),
             name: str = "table", null_columns: Sequence[str] = ("n", "value"),
-            inherited: str = "suppressed") -> tuple[pl.DataFrame, pl.DataFrame]:
+            inherited: str = "suppressed", share_columns: Sequence[str] = ("value",)
+            ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Apply primary, dominance, p-ratio and complementary suppression; return (released, report).
 
     ``table`` has the ``key`` columns (one row per cell), ``n`` (persons in the
@@ -437,7 +398,7 @@ def protect(table: pl.DataFrame, *, rules: Rules, key: Sequence[str], relations:
     forbidden = sorted(c for c in table.columns if c.lower() in FORBIDDEN_COLUMNS)
     if forbidden:
         raise DisclosureError(f"table {name!r} carries identifier columns {forbidden}")
-    t = primary_flags(table, rules)
+    t = primary_flags(table, rules, share_columns=share_columns)
     if inherited in t.columns:
         inh = t[inherited].fill_null(False)
         t = t.with_columns(_rule=pl.when(inh & pl.col("_rule").is_null()).then(pl.lit("inherited"))
@@ -456,7 +417,7 @@ def protect(table: pl.DataFrame, *, rules: Rules, key: Sequence[str], relations:
     suppressed = pl.col("_rule").is_not_null()
     report = (t.filter(suppressed).with_columns(cell=cell_label(t.filter(suppressed), key))
               .select(table=pl.lit(name), cell="cell", rule="_rule", detail="_detail"))
-    drop = [c for c in (*MAGNITUDE_COLUMNS, inherited, "_detail") if c in t.columns]
+    drop = [c for c in (*MAGNITUDE_COLUMNS, inherited, SHARE_FLAG, "_detail") if c in t.columns]
     released = (t.with_columns([pl.when(suppressed).then(None).otherwise(pl.col(c)).alias(c) for c in null_columns])
                 .drop(drop).with_columns(suppressed=suppressed).drop("_rule"))
     return released, report
@@ -469,11 +430,13 @@ def empty_report() -> pl.DataFrame:
 
 # ------------------------------------------------------------------ release checks and writing
 def check_released(df: pl.DataFrame, rules: Rules, *, name: str = "table",
-                   null_columns: Sequence[str] = ("n", "value")) -> None:
+                   null_columns: Sequence[str] = ("n", "value"), share_measures: Sequence[str] = ()) -> None:
     """Raise :class:`DisclosureError` unless ``df`` looks like a protected release.
 
     No identifier column; a ``suppressed`` column; suppressed rows carry no
-    values; no published row has ``n`` below the person threshold.
+    values; no published row has ``n`` below the person threshold; and, for
+    the rows whose ``measure`` is one of ``share_measures``, no published
+    ``value`` of exactly 0 or 1 below ``class_min_n`` persons.
     """
     forbidden = sorted(c for c in df.columns if c.lower() in FORBIDDEN_COLUMNS)
     if forbidden:
@@ -489,6 +452,12 @@ def check_released(df: pl.DataFrame, rules: Rules, *, name: str = "table",
         small = df.filter(~pl.col("suppressed") & (pl.col("n") < rules.min_persons)).height
         if small:
             raise DisclosureError(f"release {name!r}: {small} published rows below {rules.min_persons} persons")
+    if share_measures and rules.class_min_n > 0 and {"measure", "value", "n"} <= set(df.columns):
+        extreme = df.filter(~pl.col("suppressed") & pl.col("measure").is_in(list(share_measures))
+                            & pl.col("value").is_in([0.0, 1.0]) & (pl.col("n") < rules.class_min_n)).height
+        if extreme:
+            raise DisclosureError(f"release {name!r}: {extreme} published shares of 0 or 1 below "
+                                  f"{rules.class_min_n} persons (class disclosure)")
 
 
 def write_released(df: pl.DataFrame, path_stem: str | Path, report: pl.DataFrame | None = None, *,
@@ -496,7 +465,9 @@ def write_released(df: pl.DataFrame, path_stem: str | Path, report: pl.DataFrame
     """Write ``path_stem``.parquet and .csv after :func:`check_released`; append ``report`` rows.
 
     The report goes to ``disclosure_report.csv`` in the same directory (created
-    with a header on first use), so every table of a release shares one report.
+    with a header on first use), so every table of a release shares one report
+    (see :func:`append_report`). Under rules below the profile's floor every
+    table carries the column ``below_disclosure_floor`` = true.
 
     Examples
     --------
@@ -506,25 +477,48 @@ def write_released(df: pl.DataFrame, path_stem: str | Path, report: pl.DataFrame
     ...                    key=["unit"], name="demo")
     >>> write_released(rel, d / "demo", rep, rules=load_rules("dst"))
     >>> sorted(p.name for p in d.iterdir())
-    ['demo.csv', 'demo.parquet', 'disclosure_report.csv']
+    ['demo.csv', 'demo.parquet', 'disclosure_report.csv', 'internal']
     """
     path_stem = Path(path_stem)
     check_released(df, rules, name=path_stem.name, null_columns=null_columns)
     path_stem.parent.mkdir(parents=True, exist_ok=True)
+    df = stamp(df, rules)
     df.write_parquet(path_stem.with_suffix(".parquet"))
     df.write_csv(path_stem.with_suffix(".csv"))
     if report is not None:
         append_report(report, path_stem.parent / REPORT_FILE)
 
 
+def stamp(df: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """``df`` with the column ``below_disclosure_floor`` = true when ``rules`` are below the floor."""
+    return df.with_columns(pl.lit(True).alias(STAMP_COLUMN)) if rules.below_floor else df
+
+
+def internal_report_path(path: str | Path) -> Path:
+    """Where the full reasons behind the public report at ``path`` go: ``internal/disclosure_reasons.csv``."""
+    path = Path(path)
+    return path.parent / INTERNAL_DIR / INTERNAL_REPORT
+
+
 def append_report(report: pl.DataFrame, path: str | Path) -> None:
-    """Append report rows to a disclosure report CSV (header written once)."""
+    """Append report rows: to the public report at ``path`` as ``withheld``, in full to the internal one.
+
+    The public file names each withheld cell with rule ``withheld`` and an
+    empty detail; the rule and its detail (primary, complementary ...) go to
+    :func:`internal_report_path`, which ``export`` never ships. Each file gets
+    its header once.
+    """
     path = Path(path)
     if set(report.columns) != set(REPORT_COLUMNS):
         raise InputError(f"a disclosure report needs exactly the columns {REPORT_COLUMNS}")
-    new = not path.exists()
-    with path.open("a", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        if new:
-            w.writerow(REPORT_COLUMNS)
-        w.writerows(report.select(REPORT_COLUMNS).iter_rows())
+    full = report.select(REPORT_COLUMNS)
+    public = full.with_columns(rule=pl.lit(PUBLIC_RULE), detail=pl.lit(""))
+    internal = internal_report_path(path)
+    internal.parent.mkdir(parents=True, exist_ok=True)
+    for target, rows in ((path, public), (internal, full)):
+        new = not target.exists()
+        with target.open("a", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            if new:
+                w.writerow(REPORT_COLUMNS)
+            w.writerows(rows.iter_rows())

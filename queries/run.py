@@ -1,24 +1,29 @@
 """``socialmix measures OUT``: compute, protect and write ``OUT/measures/`` atomically.
 
 Writes ``measures``, ``comparison`` and ``municipal_gap`` (.parquet and .csv),
-then the flow tables of :mod:`queries.flows`, all with one ``disclosure_report.csv`` and a
-``disclosure_rules.txt`` naming the profile applied. The whole ``measures/``
+then the flow tables of :mod:`queries.flows` and the segregation indices, all with one ``disclosure_report.csv`` (its reasons in
+``internal/disclosure_reasons.csv``) and the rules applied,
+``disclosure_rules.toml`` and ``.txt``: this stage decides them for the whole
+OUT (contract §7, :mod:`queries.disclosure_rules`). The whole ``measures/``
 directory is staged and swapped in only when everything succeeded.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal
+
+import polars as pl
 
 from panel.atomic import staged_dir
-from panel.errors import InputError
 from panel.progress import step
+from panel.provenance import recorded
 from panel.schema import scan_afdelinger
 from queries.cells import compute_cells
-from queries.disclosure import REPORT_FILE, Profile, append_report, empty_report, load_rules, write_released
+from queries.disclosure import REPORT_FILE, SHARE_FLAG, append_report, empty_report, write_released
+from queries.disclosure_rules import Rules, decide_rules, save_rules
 from queries.flows import write_flow_tables
-from queries.registry import measure_config
+from queries.registry import measure_config, registry
 from queries.release import gap_report, protect_release, split
 from queries.segregation import NUMBER_COLUMNS as SEGREGATION_NUMBERS
 from queries.segregation import protect_segregation, segregation_table
@@ -26,9 +31,21 @@ from queries.segregation import protect_segregation, segregation_table
 MEASURES_DIR = "measures"
 
 
-def run_measures(out: str | Path, *, min_cell: int | None = None,
-                 profile: Literal["dst", "safe"] = "dst", config: str | Path | None = None) -> None:
+def share_measures() -> list[str]:
+    """Names of the measures whose value is a share (class disclosure applies to them)."""
+    return [name for name, m in registry().items() if m.kind == "share"]
+
+
+@recorded("measures", inputs=["panel/**", "panel_base/**", "moves.parquet", "afdeling.parquet"],
+          outputs=["measures/**"], files=("rules_file", "config"))
+def run_measures(out: str | Path, *, min_cell: int | None = None, profile: Literal["dst", "safe"] = "dst",
+                 rules_file: str | Path | None = None, rules: Rules | None = None,
+                 config: str | Path | None = None) -> None:
     """Compute every measure for stock, in- and out-movers and write the protected tables.
+
+    The rules are decided here (:func:`queries.disclosure_rules.decide_rules`
+    from ``profile``, ``rules_file`` and ``min_cell``), or given whole as
+    ``rules``, and saved as the OUT's rule set.
 
     Examples
     --------
@@ -36,20 +53,20 @@ def run_measures(out: str | Path, *, min_cell: int | None = None,
     >>> import polars as pl; pl.read_csv("OUT/measures/measures.csv")["suppressed"].dtype
     Boolean
     """
-    if profile not in get_args(Profile):
-        raise InputError(f"--profile must be one of {', '.join(get_args(Profile))}, got {profile!r}")
     out = Path(out)
-    rules = load_rules(profile, min_cell)
+    if rules is None:
+        rules = decide_rules(profile, min_cell, rules_file)
     afd = scan_afdelinger(out).collect()
     cells = compute_cells(out, rules=rules, afdelinger="study",  # only study afdelinger are published
                           config=None if config is None else measure_config(config))
+    cells = cells.with_columns(pl.col("measure").is_in(share_measures()).alias(SHARE_FLAG))
     with step("measures: disclosure control"):
         released, report = protect_release(cells, afd, rules=rules)
         tables = split(released, afd)
     with staged_dir(out) as stage:
         dest = stage / MEASURES_DIR
         dest.mkdir()
-        (dest / "disclosure_rules.txt").write_text(rules.describe() + "\n", encoding="utf-8")
+        save_rules(rules, dest)
         append_report(empty_report(), dest / REPORT_FILE)
         write_released(tables["measures"], dest / "measures", report.filter(report["table"] == "measures"),
                        rules=rules)

@@ -86,6 +86,17 @@ def _years(text: str) -> tuple[int, int]:
     return y1, y2
 
 
+def _disclosure_options(sp: argparse.ArgumentParser) -> None:
+    """``--profile``, ``--min-cell``, ``--rules`` (contract §7), for measures, run and demo."""
+    sp.add_argument("--profile", choices=("dst", "safe"), default="dst",
+                    help="disclosure profile, the environment's floor (default %(default)s)")
+    sp.add_argument("--min-cell", type=_positive_int, default=None,
+                    help="smallest publishable cell; may only raise the profile's threshold")
+    sp.add_argument("--rules", type=Path, default=None,
+                    help="TOML overriding keys of the profile (queries/disclosure.toml); going below the "
+                         "profile needs allow_below_floor = true and a reason in it")
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -193,12 +204,19 @@ def cmd_build(a: argparse.Namespace) -> None:
            {"years": list(a.years), "allow_unknown_codes": a.allow_unknown_codes}, reg=a.reg)
 
 
-def cmd_measures(a: argparse.Namespace) -> None:
+def _measures_stage(a: argparse.Namespace, out: Path, config: Path | None = None) -> None:
+    """The measures stage: it decides the OUT's disclosure rules (contract §7) before any work."""
+    from panel.provenance import user_file
+    from queries.disclosure_rules import decide_rules
     from queries.run import run_measures
 
-    _stage(a, "measures", a.out,
-           lambda: run_measures(a.out, min_cell=a.min_cell, profile=a.profile, config=a.config),
-           {"min_cell": a.min_cell, "profile": a.profile, **_config_option(a.config)})
+    rules = decide_rules(a.profile, a.min_cell, a.rules)  # a bad option fails before anything runs
+    _stage(a, "measures", out, lambda: run_measures(out, rules=rules, config=config),
+           {"min_cell": a.min_cell, "profile": a.profile, "rules": user_file(a.rules), **_config_option(config)})
+
+
+def cmd_measures(a: argparse.Namespace) -> None:
+    _measures_stage(a, a.out, a.config)
 
 
 def cmd_areas(a: argparse.Namespace) -> None:
@@ -206,7 +224,7 @@ def cmd_areas(a: argparse.Namespace) -> None:
     from queries.disclosure import load_rules
 
     versions = a.versions or None
-    _stage(a, "areas", a.out, lambda: run_areas(a.out, versions=versions, rules=load_rules("dst")),
+    _stage(a, "areas", a.out, lambda: run_areas(a.out, versions=versions, rules=load_rules(Path(a.out))),
            {"versions": versions})
 
 
@@ -219,7 +237,7 @@ def _areas_if_delivered(a: argparse.Namespace, out: Path) -> None:
     if missing:
         print(f"areas: skipped, the delivery lacks {missing}")
         return
-    _stage(a, "areas", out, lambda: run_areas(out, rules=load_rules("dst")), {"versions": None})
+    _stage(a, "areas", out, lambda: run_areas(out, rules=load_rules(out)), {"versions": None})
 
 
 def cmd_did(a: argparse.Namespace) -> None:
@@ -262,15 +280,15 @@ def _pipeline(reg: Path, out: Path, a: argparse.Namespace) -> None:
     from analyses.figures import run_figures
     from analyses.report import write_report
     from panel.build import build
-    from queries.run import run_measures
+    from queries.disclosure_rules import decide_rules
+
+    decide_rules(a.profile, a.min_cell, a.rules)  # refuse bad disclosure options before the build
 
     # the options of each stage, as the stage's own command records them (so --resume keys agree)
     _stage(a, "build", out, lambda: build(reg, out, years=a.years, config=a.config,
                                           allow_unknown_codes=a.allow_unknown_codes),
            {"years": list(a.years), "allow_unknown_codes": a.allow_unknown_codes}, reg=reg)
-    _stage(a, "measures", out,
-           lambda: run_measures(out, min_cell=a.min_cell, profile=a.profile, config=a.measures_config),
-           {"min_cell": a.min_cell, "profile": a.profile, **_config_option(a.measures_config)})
+    _measures_stage(a, out, a.measures_config)
     _areas_if_delivered(a, out)
     _stage(a, "did", out, lambda: run_did(out, bootstrap=a.bootstrap, seed=a.bootstrap_seed, config=a.did_config),
            {"bootstrap": a.bootstrap, "seed": a.bootstrap_seed, **_config_option(a.did_config)})
@@ -285,8 +303,10 @@ def cmd_run(a: argparse.Namespace) -> None:
 
 
 def cmd_demo(a: argparse.Namespace) -> None:
+    from queries.disclosure_rules import decide_rules
     from socialmix.synth import generate
 
+    decide_rules(a.profile, a.min_cell, a.rules)  # refuse bad disclosure options before the synth
     out = Path(a.out)
     reg = out / "registers"
     _stage(a, "synth", out, lambda: generate(reg, persons=a.persons, seed=a.seed, effect=a.effect),
@@ -311,7 +331,8 @@ def cmd_check(a: argparse.Namespace) -> int:
 def cmd_export(a: argparse.Namespace) -> None:
     from socialmix.export import export
 
-    export(a.out, a.bundle)
+    tables = [t.strip() for t in a.tables.split(",") if t.strip()] if a.tables else None
+    export(a.out, a.bundle, tables=tables, full_report=a.full_report, allow_svg=a.allow_svg)
 
 
 # ---------------------------------------------------------------- parser
@@ -347,9 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("measures", cmd_measures, "Compute the social-mix measures with disclosure control into OUT/measures/.")
     sp.add_argument("out", type=Path, metavar="OUT")
-    sp.add_argument("--min-cell", type=_positive_int, default=None,
-                    help="smallest publishable cell (default 5; overrides the profile's threshold)")
-    sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="disclosure rules (default %(default)s)")
+    _disclosure_options(sp)
     sp.add_argument("--config", type=Path, help="measures TOML overriding the shipped queries/measures.toml")
 
     sp = add("areas", cmd_areas, "Criteria and statuses of the official area lists into OUT/areas/.")
@@ -388,13 +407,12 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--lang", choices=("da", "en"), default="en")
         # every option of the stages run (build, measures, did, figures, report)
         sp.add_argument("--allow-unknown-codes", action="store_true", help="as for build")
-        sp.add_argument("--min-cell", type=_positive_int, default=None, help="as for measures")
-        sp.add_argument("--profile", choices=("dst", "safe"), default="dst", help="as for measures")
         sp.add_argument("--bootstrap", type=int, default=999, help="as for did (default %(default)s)")
         sp.add_argument("--bootstrap-seed", type=int, default=1, help="did's --seed (default %(default)s)")
         sp.add_argument("--format", choices=("png", "pdf", "svg"), default="png", help="as for figures")
         for stage in ("measures", "did", "figures", "report"):
             sp.add_argument(f"--{stage}-config", type=Path, help=f"{stage}'s --config")
+        _disclosure_options(sp)
 
     sp = add("report", cmd_report, "Write the self-contained OUT/report.html.")
     sp.add_argument("out", type=Path, metavar="OUT")
@@ -420,6 +438,11 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("export", cmd_export, "Copy cleared outputs of OUT into BUNDLE for output checking.")
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("bundle", type=Path, metavar="BUNDLE")
+    sp.add_argument("--tables", default=None, help="comma-separated tables to export (e.g. measures,estimates; "
+                    "'report' for report.html); figures follow the tables they are drawn from")
+    sp.add_argument("--full-report", action="store_true",
+                    help="ship the full disclosure reports, not only their summary (counts by table)")
+    sp.add_argument("--allow-svg", action="store_true", help="ship SVG figures (blocked by default, as ACRO does)")
     for name in ("synth", "convert", "build", "measures", "areas", "did", "figures", "report", "tables", "run",
                  "demo"):
         sub.choices[name].add_argument(

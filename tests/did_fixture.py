@@ -15,11 +15,13 @@ import numpy as np
 import polars as pl
 
 from panel.schema import AFDELING_SCHEMA, HOUSEHOLD_COMPOSITION, MOVES_SCHEMA, PANEL_SCHEMA
+from queries.disclosure_rules import load_rules, save_rules
 
 YEARS = range(2003, 2011)
 
 
-def write_out(out: Path, *, effect: float, seed: int = 0, residents: int = 40, movers: int = 6) -> Path:
+def write_out(out: Path, *, effect: float, seed: int = 0, residents: int = 40, movers: int = 6,
+              profile: str = "dst") -> Path:
     rng = np.random.default_rng(seed)
     n_afd = 60
     idx = np.arange(n_afd)
@@ -73,4 +75,5 @@ def write_out(out: Path, *, effect: float, seed: int = 0, residents: int = 40, m
     pl.DataFrame(moves, schema=list(MOVES_SCHEMA), orient="row").select(
         [pl.col(c).cast(t) for c, t in MOVES_SCHEMA.items()]).write_parquet(out / "moves.parquet")
     afd.select([pl.col(c).cast(t) for c, t in AFDELING_SCHEMA.items()]).write_parquet(out / "afdeling.parquet")
+    save_rules(load_rules(profile), out / "measures")  # the OUT's disclosure rules, as `measures` writes them
     return out

@@ -71,12 +71,13 @@ def test_run_passes_the_options_to_the_stages(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(analyses.report, "write_report", fake("report"))
     style = tmp_path / "style.toml"
     style.write_text("[figure]\ndpi = 72\n")
-    rc = cli.main(["run", str(tmp_path / "REG"), str(tmp_path / "OUT"), "--allow-unknown-codes", "--min-cell", "7",
+    rc = cli.main(["run", str(tmp_path / "REG"), str(tmp_path / "OUT"), "--allow-unknown-codes", "--min-cell", "12",
                    "--profile", "safe", "--bootstrap", "49", "--bootstrap-seed", "3", "--format", "svg",
                    "--lang", "da", "--figures-config", str(style), "--no-progress"])
     assert rc == 0
     assert seen["build"]["allow_unknown_codes"] is True
-    assert (seen["measures"]["min_cell"], seen["measures"]["profile"]) == (7, "safe")
+    # the measures stage gets the rule set decided from --profile and --min-cell (which may only raise it)
+    assert (seen["measures"]["rules"].min_persons, seen["measures"]["rules"].profile) == (12, "safe")
     assert (seen["did"]["bootstrap"], seen["did"]["seed"]) == (49, 3)
     assert (seen["figures"]["fmt"], seen["figures"]["lang"], seen["figures"]["config"]) == ("svg", "da", style)
     assert seen["report"]["lang"] == "da" and seen["report"]["config"] is None

@@ -17,7 +17,7 @@ from analyses.figures.style import load_style
 from panel.config import check_keys, load_config, shipped_config
 from panel.errors import SocialmixError
 from panel.regconfig import load_register_config, resolve_columns
-from queries.disclosure import load_rules
+from queries.disclosure_rules import decide_rules
 from queries.flows.base import load_flow_config
 from queries.registry import measure_config
 from socialmix.cli import main
@@ -37,8 +37,8 @@ CASES: list[tuple[str, Callable[[Path], object], str, str]] = [
      "unknown key 'incme' in [check.measures] (did you mean 'income'?)"),
     ("measures", measure_config, "[household]\nchild_ag = 16\n",
      "unknown key 'child_ag' in [household] (did you mean 'child_age'?)"),
-    ("disclosure", lambda p: load_rules("dst", config=p), "[profiles.dst]\nmin_person = 3\n",
-     "unknown key 'min_person' in [profiles.dst] (did you mean 'min_persons'?)"),
+    ("disclosure", lambda p: decide_rules("dst", None, p), "min_person = 3\n",
+     "unknown key 'min_person' (did you mean 'min_persons'?)"),
     ("flows", load_flow_config, "[trajectory]\nhorizons = [1]\n",
      "unknown key 'trajectory' in the top level (did you mean 'trajectories'?)"),
     ("did", did_config, "[run]\nbootstrap_draws = 5\n",

@@ -56,15 +56,18 @@ def test_planted_employment_effect_within_3_se(out, population, comparison, trut
 
 
 def test_strict_profile_leaves_out_and_reports(tmp_path):
-    out = write_out(tmp_path / "out", effect=0.0, seed=3, residents=10, movers=2)
+    # the OUT's rules are the safe profile (as `measures --profile safe` writes them): did applies them
+    out = write_out(tmp_path / "out", effect=0.0, seed=3, residents=10, movers=2, profile="safe")
     cfg = tmp_path / "did.toml"
-    cfg.write_text('[run]\ndisclosure_profile = "safe"\nmeasures = ["employment"]\npopulations = ["stock"]\n'
+    cfg.write_text('[run]\nmeasures = ["employment"]\npopulations = ["stock"]\n'
                    'estimators = ["twfe", "att_gt"]\n')
     run_did(out, bootstrap=0, config=cfg)
     est = pl.read_csv(out / "did" / "estimates.csv")
     rep = pl.read_csv(out / "did" / "disclosure_report.csv")
+    reasons = pl.read_csv(out / "did" / "internal" / "disclosure_reasons.csv")
     assert est.height == 0  # at most 5 control clusters < 10
-    assert rep.height > 0 and set(rep["rule"]) == {"min_clusters"}
+    assert rep.height == reasons.height > 0 and set(rep["rule"]) == {"withheld"}  # the public file hides why
+    assert set(reasons["rule"]) == {"min_clusters"}
 
 
 def test_failure_leaves_no_partial_output(tmp_path):

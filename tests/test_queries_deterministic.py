@@ -76,8 +76,9 @@ def test_socialmix_measures_twice_writes_identical_files(built: Path, tmp_path: 
         shutil.copytree(built, out)
         run_measures(out)
         outs.append(out / "measures")
-    files = sorted(p.name for p in outs[0].iterdir())
+    files = sorted(p.relative_to(outs[0]).as_posix() for p in outs[0].rglob("*") if p.is_file())
     assert "trajectories.csv" in files and "measures.csv" in files
-    assert files == sorted(p.name for p in outs[1].iterdir())
+    assert "internal/disclosure_reasons.csv" in files  # the reasons, beside the public report
+    assert files == sorted(p.relative_to(outs[1]).as_posix() for p in outs[1].rglob("*") if p.is_file())
     differ = [f for f in files if (outs[0] / f).read_bytes() != (outs[1] / f).read_bytes()]
     assert differ == []

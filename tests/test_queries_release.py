@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -16,6 +17,23 @@ from queries.release import KEY, release_relations
 from queries.run import run_measures
 
 FILES = {"measures", "comparison", "municipal_gap"}
+
+
+def run_low(out: Path, min_cell: int | None) -> None:
+    """run_measures at a person threshold below the dst floor (allowed in the library, stamped), no class rule.
+
+    The command line refuses this (``--min-cell`` may only raise the floor); the tests use small thresholds
+    to see the relations of the tiny fixture at work.
+    """
+    if min_cell is None:
+        run_measures(out)
+    else:
+        run_measures(out, rules=replace(load_rules("dst", min_cell=min_cell), class_min_n=0, reason="test"))
+
+
+def reasons(out: Path) -> pl.DataFrame:
+    """The internal report (the rule behind each withheld cell)."""
+    return pl.read_csv(out / "measures" / "internal" / "disclosure_reasons.csv")
 
 
 def _published(dest: Path) -> pl.DataFrame:
@@ -38,12 +56,15 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("min_cell", [1, 2, 3, None])
 def test_release_holds_no_small_cell_and_resists_subtraction(out: Path, min_cell: int | None) -> None:
-    run_measures(out, min_cell=min_cell)
+    run_low(out, min_cell)
     dest = out / "measures"
     assert FILES <= {p.stem for p in dest.glob("*.parquet")}
     threshold = min_cell or 5
     m = pl.read_parquet(dest / "measures.parquet")
-    assert m.columns == ["level", "unit", "year", "population", "measure", "n", "value", "suppressed"]
+    stamp = ["below_disclosure_floor"] if threshold < 5 else []  # below the profile's floor: every table stamped
+    assert m.columns == ["level", "unit", "year", "population", "measure", "n", "value", "suppressed", *stamp]
+    if stamp:
+        assert m["below_disclosure_floor"].all()
     assert m.filter(~pl.col("suppressed") & (pl.col("n") < threshold)).height == 0
     assert m.filter(pl.col("suppressed") & (pl.col("n").is_not_null() | pl.col("value").is_not_null())).height == 0
     # non-study afdeling D is never published at afdeling level
@@ -55,13 +76,15 @@ def test_release_holds_no_small_cell_and_resists_subtraction(out: Path, min_cell
     rels = release_relations(afd, sorted(released.filter(level="kom")["unit"].unique().to_list()))
     assert recovered_cells(released, truth, KEY, rels) == set()
     # every suppressed published cell has a report row, every report row names a rule
-    report = pl.read_csv(dest / "disclosure_report.csv")
+    report = reasons(out)
     assert set(report["rule"]) <= {"primary", "dominance", "p_ratio", "complementary", "inherited"}
     assert report.filter(pl.col("table") == "measures").height == m["suppressed"].sum()
+    public = pl.read_csv(dest / "disclosure_report.csv")  # the public file: the same cells, never why
+    assert public["cell"].to_list() == report["cell"].to_list() and set(public["rule"]) <= {"withheld"}
 
 
 def test_published_values_equal_the_unprotected_cells(out: Path) -> None:
-    run_measures(out, min_cell=1)
+    run_low(out, 1)
     m = pl.read_parquet(out / "measures" / "measures.parquet").filter(~pl.col("suppressed"))
     truth = compute_cells(out, rules=load_rules("dst"))
     joined = m.join(truth, on=KEY, suffix="_true")
@@ -90,10 +113,10 @@ def test_profile_safe_suppresses_at_least_what_dst_does(out: Path) -> None:
 
     run_measures(out, profile="dst")
     dst = pl.read_parquet(out / "measures" / "measures.parquet")
-    dst_rep = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    dst_rep = reasons(out)
     run_measures(out, profile="safe")
     safe = pl.read_parquet(out / "measures" / "measures.parquet")
-    safe_rep = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    safe_rep = reasons(out)
     assert primary(dst_rep) <= primary(safe_rep)
     # cells of 5-9 persons published under dst are all suppressed under safe (threshold 10)
     mid = dst.filter(~pl.col("suppressed") & pl.col("n").is_between(5, 9)).select(KEY)
@@ -104,7 +127,7 @@ def test_profile_safe_suppresses_at_least_what_dst_does(out: Path) -> None:
 
 
 def test_no_identifier_in_any_output(out: Path) -> None:
-    run_measures(out, min_cell=1)
+    run_low(out, 1)
     for f in (out / "measures").iterdir():
         if f.suffix == ".csv":
             df = pl.read_csv(f)
@@ -120,7 +143,7 @@ def test_no_identifier_in_any_output(out: Path) -> None:
 
 
 def test_a_failed_run_keeps_the_earlier_release(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    run_measures(out, min_cell=1)
+    run_low(out, 1)
     before = (out / "measures" / "measures.csv").read_bytes()
 
     def boom(*a, **k):
@@ -128,7 +151,7 @@ def test_a_failed_run_keeps_the_earlier_release(out: Path, monkeypatch: pytest.M
 
     monkeypatch.setattr("queries.run.write_released", boom)
     with pytest.raises(RuntimeError):
-        run_measures(out, min_cell=3)
+        run_measures(out, min_cell=7)
     assert (out / "measures" / "measures.csv").read_bytes() == before
 
 
@@ -136,7 +159,7 @@ def test_one_year_without_base_or_moves(tmp_path: Path) -> None:
     from test_queries_fixture import Y2010
 
     out = write_out(tmp_path / "out", {2010: Y2010}, base={}, moves=[])
-    run_measures(out, min_cell=1)
+    run_low(out, 1)
     m = pl.read_parquet(out / "measures" / "measures.parquet")
     assert set(m["population"]) == {"stock"}
     assert m.filter(level="afdeling", unit="A", measure="non_western")["n"].item() == 5
@@ -155,8 +178,11 @@ def test_dominant_household_suppresses_the_income_cell(tmp_path: Path) -> None:
     run_measures(out)
     m = pl.read_parquet(out / "measures" / "measures.parquet").filter(level="afdeling", unit="A")
     sup = dict(m.select("measure", "suppressed").iter_rows())
-    assert sup["income"] is True and sup["employment"] is False
-    report = pl.read_csv(out / "measures" / "disclosure_report.csv")
+    # all six employed: a share of 1 in a cell of 6 < class_min_n 10 is withheld too (class disclosure)
+    assert sup["income"] is True and sup["employment"] is True
+    report = reasons(out)
     rule = report.filter((pl.col("table") == "measures")
                          & pl.col("cell").str.contains("unit=A; year=2010; population=stock; measure=income$"))
     assert rule["rule"].to_list() == ["dominance"]
+    emp = report.filter((pl.col("table") == "measures") & pl.col("cell").str.contains("unit=A; year=2010; population=stock; measure=employment$"))
+    assert emp["rule"].to_list() == ["primary"] and "class disclosure" in emp["detail"].item()

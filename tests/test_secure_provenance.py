@@ -166,7 +166,7 @@ def test_a_changed_register_reruns_build_and_then_measures(reg: Path, tmp_path: 
     assert "panel/year=2006/part-0.parquet" in read and "moves.parquet" in read
     assert all(rec["sha256"] == sha(out / rel) for rel, rec in read.items())
     assert all(rel.startswith("measures/") for rel in entry["outputs"])
-    assert entry["config"]["options"] == {"min_cell": None, "profile": "dst"}
+    assert entry["config"]["options"] == {"min_cell": None, "profile": "dst", "rules": None}
     capsys.readouterr()
     assert main(build) == 0 and main(measures) == 0
     assert capsys.readouterr().out.count("unchanged, skipped") == 2
@@ -192,3 +192,45 @@ def test_synth_records_in_reg_and_resumes(tmp_path: Path, capsys: pytest.Capture
     assert "stage synth unchanged, skipped" in capsys.readouterr().out
     assert main([*cmd[:-2], "3", "--resume"]) == 0  # another seed
     assert "skipped" not in capsys.readouterr().out
+
+
+def test_a_stage_called_from_python_records_what_it_wrote_and_its_plan(tmp_path: Path) -> None:
+    """Issue 16: run_did(out, config=plan) left the manifest vouching for the estimates of an earlier run."""
+    from did_fixture import write_out
+
+    from analyses.did.run import run_did
+    from socialmix.export import export
+
+    out = write_out(tmp_path / "out", effect=0.1, seed=5, residents=12, movers=2)
+    plan = tmp_path / "my_plan.toml"
+    plan.write_text('[run]\nmeasures = ["employment"]\npopulations = ["stock"]\nestimators = ["twfe"]\n')
+    run_did(out, bootstrap=0, config=plan)
+    entry = read_manifest(out)["stages"]["did"]
+    assert entry["outputs"]["did/estimates.csv"]["sha256"] == sha(out / "did" / "estimates.csv")
+    rec = entry["config"]["options"]["config"]
+    assert rec["name"] == "my_plan.toml" and rec["sha256"] == sha(plan) and rec["text"] == plan.read_text()
+    assert entry["inputs"]["OUT"]["files"]["measures/disclosure_rules.toml"]["sha256"] == \
+        sha(out / "measures" / "disclosure_rules.toml")
+    first = sha(out / "did" / "estimates.csv")
+    plan.write_text('[run]\nmeasures = ["employment", "income"]\npopulations = ["stock"]\nestimators = ["twfe"]\n')
+    run_did(out, bootstrap=0, config=plan)  # a new plan: new estimates, and a manifest entry that says so
+    entry = read_manifest(out)["stages"]["did"]
+    assert sha(out / "did" / "estimates.csv") != first
+    assert entry["outputs"]["did/estimates.csv"]["sha256"] == sha(out / "did" / "estimates.csv")
+    assert "income" in entry["config"]["options"]["config"]["text"]
+    export(out, tmp_path / "bundle", tables=["estimates"])
+    assert sha(tmp_path / "bundle" / "did" / "estimates.csv") == sha(out / "did" / "estimates.csv")
+
+
+def test_recorded_stage_files_match_stages_toml() -> None:
+    """The globs a stage function records are the CLI's (socialmix/stages.toml): one definition kept in step."""
+    from analyses.did.run import run_did
+    from analyses.figures.run import run_figures
+    from analyses.report import write_report
+    from panel.config import load_config
+    from queries.run import run_measures
+
+    spec = load_config("socialmix", "stages.toml")["stages"]
+    for name, func in (("measures", run_measures), ("did", run_did), ("figures", run_figures),
+                       ("report", write_report)):
+        assert func.stage_files == {"inputs": spec[name]["inputs"], "outputs": spec[name]["outputs"]}, name

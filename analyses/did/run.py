@@ -12,8 +12,9 @@ person-years), and for the stock it is the afdeling-year regression weighted
 by residents. ATT(g,t) works on the afdeling-year means with time-invariant
 unit weights (the afdeling's mean count), as R ``did`` requires.
 
-Estimates resting on fewer clusters than the disclosure profile's
-``min_clusters`` (treated or control side) are left out and listed in
+Estimates resting on fewer clusters than the OUT's disclosure rules'
+``min_clusters`` (treated or control side; the rules ``measures`` wrote to
+``OUT/measures/disclosure_rules.toml``) are left out and listed in
 ``disclosure_report.csv``.
 """
 
@@ -37,6 +38,7 @@ from panel.atomic import staged_dir
 from panel.config import load_config
 from panel.errors import InputError, SocialmixError
 from panel.progress import step
+from panel.provenance import recorded
 from panel.schema import scan_afdelinger
 
 COLUMNS = ("estimator", "measure", "population", "comparison", "term", "event_time", "estimate", "se",
@@ -237,6 +239,8 @@ def _fmt_test(t: dict) -> str:
     return text
 
 
+@recorded("did", inputs=["panel/**", "panel_base/**", "moves.parquet", "afdeling.parquet", "measures/**"],
+          outputs=["did/**"])
 def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str | Path | None = None) -> None:
     """Write OUT/did/estimates.csv, summary.txt and disclosure_report.csv (atomically).
 
@@ -244,7 +248,7 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
     --------
     >>> run_did("OUT", bootstrap=199)  # doctest: +SKIP
     """
-    from queries.disclosure import REPORT_COLUMNS, check_estimate, load_rules
+    from queries.disclosure import REPORT_COLUMNS, append_report, check_estimate, load_rules, stamp
 
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
@@ -253,7 +257,7 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
     for pop, wt in run["weighting"].items():
         if wt not in ("persons", "equal"):
             raise InputError(f"did.toml: weighting.{pop} must be 'persons' or 'equal', got {wt!r}")
-    rules = load_rules(run["disclosure_profile"])
+    rules = load_rules(Path(out))  # the OUT's rules, decided by `socialmix measures` (contract §7)
     with step("did: afdeling attributes"):
         afd = afdeling_frame(out, cluster=run["cluster"])
     if afd.height == 0:
@@ -314,8 +318,8 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
     with staged_dir(out) as tmp:
         d = tmp / "did"
         d.mkdir()
-        est.write_csv(d / "estimates.csv")
-        report.write_csv(d / "disclosure_report.csv")
+        stamp(est, rules).write_csv(d / "estimates.csv")
+        append_report(report, d / "disclosure_report.csv")  # public: "withheld"; reasons in did/internal/
         (d / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
 
 

@@ -34,6 +34,7 @@ from analyses.figures import tables as tb
 from panel.atomic import staged_dir
 from panel.errors import InputError, SocialmixError
 from panel.progress import step, track
+from panel.provenance import recorded
 
 log = logging.getLogger("socialmix.figures")
 CONTRACT_MEASURES = ("education", "employment", "income", "non_western")
@@ -319,6 +320,8 @@ def render_into(folder: Path, specs: list[Spec], style: dict[str, Any], *, out: 
                 (folder / f"{spec.name}.{fmt}").write_bytes(render(spec, style, fmt=fmt))
 
 
+@recorded("figures", inputs=["measures/**", "did/**", "afdeling.parquet", "reconciliation.json"],
+          outputs=["figures/**"])
 def run_figures(out: str | Path, *, lang: Literal["da", "en"] = "en", fmt: Literal["png", "pdf", "svg"] = "png",
                 config: str | Path | None = None) -> None:
     """Write ``OUT/figures/`` (one file per figure and ``index.csv``) atomically.
