@@ -119,3 +119,13 @@ def test_user_version_from_file(tmp_path, people):
     # B (999 >= 500, nw .6006) and C (.6) listed; A (.55) not
     assert got[("B", 2010)] == "listed" and got[("C", 2010)] == "listed" and got[("A", 2010)] == "none"
     assert table["rule"].unique().to_list() == ["strict"]
+
+
+def test_class_rule_withholds_zero_shares_of_few_persons(people):
+    # C has no convicted resident: with a class threshold above its 1,500 residents the 0 % is withheld
+    table, _ = evaluate(people, load_rule("2015"), min_persons=5, class_min_n=2000)
+    c = table.filter((pl.col("area") == "C") & (pl.col("year") == 2013)).row(0, named=True)
+    assert c["convicted"] is None and c["suppressed"]
+    table, _ = evaluate(people, load_rule("2015"), min_persons=5, class_min_n=1000)
+    c = table.filter((pl.col("area") == "C") & (pl.col("year") == 2013)).row(0, named=True)
+    assert c["convicted"] == pytest.approx(0.0)

@@ -20,8 +20,12 @@ AFDELING_COLUMNS = ("afdeling", "area", "year", "rule", "residents", *(f"{name}_
                     "suppressed")
 
 
-def _small(units: pl.DataFrame, version: RuleVersion, min_persons: int) -> pl.DataFrame:
-    """Per unit-year and criterion: whether its yearly count rests on too few persons (either side)."""
+def _small(units: pl.DataFrame, version: RuleVersion, min_persons: int, class_min_n: int = 0) -> pl.DataFrame:
+    """Per unit-year and criterion: whether its yearly count rests on too few persons (either side).
+
+    A share of exactly 0 or 1 ("no one / everyone in the area") also needs ``class_min_n`` persons (the
+    release's class-disclosure rule).
+    """
     flags = []
     for c in version.criteria.values():
         n = pl.col(DENOM + c.name)
@@ -29,7 +33,8 @@ def _small(units: pl.DataFrame, version: RuleVersion, min_persons: int) -> pl.Da
             small = n < min_persons  # a mean of fewer than min_persons taxpayers
         else:
             k = pl.col(COUNT + c.name)
-            small = (n < min_persons) | ((k > 0) & (k < min_persons)) | ((n - k > 0) & (n - k < min_persons))
+            small = ((n < min_persons) | ((k > 0) & (k < min_persons)) | ((n - k > 0) & (n - k < min_persons))
+                     | (((k == 0) | (k == n)) & (n < class_min_n)))
         flags.append(small.fill_null(True).alias(f"_small_{c.name}"))
     return units.with_columns(flags)
 
@@ -46,7 +51,7 @@ def _window_any(frame: pl.DataFrame, keys: list[str], column: str, years: int) -
 
 
 def evaluate(persons: pl.DataFrame | pl.LazyFrame, version: RuleVersion, *,
-             min_persons: int) -> tuple[pl.DataFrame, pl.DataFrame]:
+             min_persons: int, class_min_n: int = 0) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(area table, afdeling table) of ``version`` for person-years with ``area``, ``afdeling``, ``region``.
 
     ``persons`` is the whole population (the national and regional references
@@ -69,7 +74,7 @@ def evaluate(persons: pl.DataFrame | pl.LazyFrame, version: RuleVersion, *,
     table = assign_status(values, version, keys=["area"], afdeling_max=afd_max)
 
     # disclosure: a criterion resting on too few persons in any year it averages is withheld
-    small = _small(units, version, min_persons)
+    small = _small(units, version, min_persons, class_min_n)
     withheld = small.select("area", "year")
     for c in version.criteria.values():
         withheld = withheld.with_columns(_window_any(small, ["area"], f"_small_{c.name}", c.average_years)
@@ -85,7 +90,7 @@ def evaluate(persons: pl.DataFrame | pl.LazyFrame, version: RuleVersion, *,
     )
     table = _complete(table.with_columns(rule=pl.lit(version.name)), AREA_COLUMNS)
 
-    afd_small = _small(afd, version, min_persons).select(
+    afd_small = _small(afd, version, min_persons, class_min_n).select(
         "area", "afdeling", "year", *(f"_small_{c}" for c in version.criteria))
     afd_table = afd_values.join(afd_small, on=["area", "afdeling", "year"], how="left")
     tiny_afd = pl.col("residents") < min_persons

@@ -74,7 +74,8 @@ def area_tables(out: str | Path, *, versions: Sequence[str] | None = None,
     areas, afds = [], []
     for name in names:
         with step(f"areas: rule version {name}"):
-            a, f = evaluate(persons, load_rule(name), min_persons=rules.min_persons)
+            a, f = evaluate(persons, load_rule(name), min_persons=rules.min_persons,
+                            class_min_n=rules.class_min_n)
         areas.append(a.filter(pl.col("year").is_in(years.implode())))
         afds.append(f.filter(pl.col("year").is_in(years.implode())))
     return (pl.concat(areas).sort("rule", "area", "year").select(AREA_COLUMNS),
