@@ -300,11 +300,54 @@ def preflight(reg: str | Path, *, config: str | Path | Config | None = None,
     lookups = {name: check_lookup_file(lk) for name, lk in lks.items()}
     cpi = _cpi_years(lks["cpi"]) if lookups["cpi"].status not in BAD else None
     support = _support(files, lookups, cpi, years, rules)  # before a CPI gap marks the whole lookup
+    support = pl.concat([support, area_support(reg, cfg, files, years)])
     if cpi is not None:
         gaps = [y for y in range(years[0] - 1, years[1] + 1) if y not in cpi]
         if gaps:
             lookups["cpi"].problem(f"no CPI for year(s) {', '.join(map(str, gaps))}", column="YEAR")
     return Preflight(files + list(lookups.values()), support, years)
+
+
+def area_support(reg: Path, cfg: Config, files: list[FileReport], years: tuple[int, int]) -> pl.DataFrame:
+    """Which criteria of the area lists (contract §8) each panel year supports, with the first reason why not.
+
+    Rows ``area_<criterion>``: every criterion needs BOLIGOMRAADE_ID in the afdeling lookup; the income
+    ratio gross income (PERINDKIALT) and the municipality -> region lookup; convictions the kraf register of
+    the year and the year before (2-year means); labour-market attachment AKM of both years.
+    """
+    from panel.regconfig import OPTIONAL_REGISTERS, lookup_files, register_file
+
+    usable = {(f.register, f.year): f.status not in BAD for f in files}
+    cols = {(f.register, f.year): set(f.dtypes) for f in files}
+    afd = next(lk for lk in lookup_files(reg, config=cfg) if lk.name == "afdeling")
+    try:
+        area_col = afd.path.is_file() and "BOLIGOMRAADE_ID" in pl.read_parquet_schema(afd.path)
+    except Exception:  # noqa: BLE001 - the lookup's own report names an unreadable file
+        area_col = False
+    regions = (reg / cfg["lookups"]["kommune_region"]["path"]).is_file() if "kommune_region" in cfg["lookups"] else False
+    kraf = {y for y in range(years[0] - 1, years[1] + 1) if "kraf" in OPTIONAL_REGISTERS
+            and "kraf" in cfg["registers"] and register_file(reg, "kraf", y, cfg).path.is_file()}
+    gross = cfg["registers"]["ind"]["columns"].get("PERINDKIALT", "PERINDKIALT")
+    rows: list[dict[str, Any]] = []
+    for t in range(years[0], years[1] + 1):
+        base = None if area_col else "no BOLIGOMRAADE_ID in the afdeling lookup"
+        base = base or (None if usable.get(("bef", t)) else f"no BEF {t}")
+
+        def need(*regs: tuple[str, int], base: str | None = base) -> str | None:
+            return base or next((f"no {r.upper()} {y}" for r, y in regs if not usable.get((r, y))), None)
+
+        reasons = {
+            "outside_work_education": need(("akm", t), ("akm", t - 1)),
+            "non_western_origin": base,
+            "convicted": base or next((f"no KRAF {y}" for y in (t - 1, t) if y not in kraf), None),
+            "basic_education": need(("udda", t)),
+            "income_ratio": need(("ind", t)) or (None if gross in cols.get(("ind", t), set())
+                                                 else f"no {gross} in IND {t}")
+            or (None if regions else "no lookup kommune_region"),
+        }
+        rows += [{"year": t, "analysis": f"area_{c}", "supported": r is None, "reason": r} for c, r in reasons.items()]
+    return pl.DataFrame(rows, schema={"year": pl.Int32, "analysis": pl.String, "supported": pl.Boolean,
+                                      "reason": pl.String})
 
 
 # ---------------------------------------------------------------- printing

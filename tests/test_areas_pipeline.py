@@ -88,3 +88,26 @@ def test_conviction_register_counts_only_listed_codes(built):
 
     got = scan_panel(out).filter(pl.col("year") == 2005).select(pl.col("convicted").sum()).collect().item()
     assert got == expected and 0 < got < bef.height
+
+
+def test_check_reports_which_criteria_a_delivery_supports(built, tmp_path):
+    from panel.check import preflight
+
+    reg, _ = built
+    full = preflight(reg, years=(2004, 2006)).support.filter(pl.col("analysis").str.starts_with("area_"))
+    assert full.height == 3 * 5 and full["supported"].all()
+    reg2 = tmp_path / "reg"
+    shutil.copytree(reg, reg2)
+    shutil.rmtree(reg2 / "kraf")
+    (reg2 / "lookup" / "kommune_region.csv").unlink()
+    got = preflight(reg2, years=(2004, 2006)).support.filter(pl.col("analysis").str.starts_with("area_"))
+    why = {(r["analysis"], r["year"]): r["reason"] for r in got.iter_rows(named=True)}
+    assert why[("area_convicted", 2005)] == "no KRAF 2004"
+    assert why[("area_income_ratio", 2005)] == "no lookup kommune_region"
+    assert why[("area_non_western_origin", 2005)] is None
+    # an older delivery without the area column supports none of them, and still builds (tested above)
+    afd = pl.read_parquet(reg2 / "lookup" / "afdeling.parquet").drop("BOLIGOMRAADE_ID")
+    afd.write_parquet(reg2 / "lookup" / "afdeling.parquet")
+    got = preflight(reg2, years=(2004, 2006)).support.filter(pl.col("analysis").str.starts_with("area_"))
+    assert not got["supported"].any()
+    assert set(got["reason"]) == {"no BOLIGOMRAADE_ID in the afdeling lookup"}
