@@ -136,8 +136,8 @@ def cmd_measures(a: argparse.Namespace) -> None:
 def cmd_did(a: argparse.Namespace) -> None:
     from analyses.did.run import run_did
 
-    _stage(a, "did", a.out, lambda: run_did(a.out, bootstrap=a.bootstrap, seed=a.seed),
-           {"bootstrap": a.bootstrap, "seed": a.seed})
+    _stage(a, "did", a.out, lambda: run_did(a.out, bootstrap=a.bootstrap, seed=a.seed, config=a.config),
+           {"bootstrap": a.bootstrap, "seed": a.seed, "config": None if a.config is None else str(a.config)})
 
 
 def cmd_figures(a: argparse.Namespace) -> None:
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("out", type=Path, metavar="OUT")
     sp.add_argument("--bootstrap", type=int, default=999, help="multiplier-bootstrap draws (default %(default)s)")
     sp.add_argument("--seed", type=int, default=1, help="bootstrap seed (default %(default)s)")
+    sp.add_argument("--config", type=Path, help="did.toml overriding analyses/did/did.toml (checked before any estimate)")
 
     sp = add("figures", cmd_figures, "Report figures into OUT/figures/.")
     sp.add_argument("out", type=Path, metavar="OUT")
