@@ -211,3 +211,18 @@ def test_cli_did_config(tmp_path):
     assert main(["did", str(out), "--config", str(cfg), "--bootstrap", "0"]) in (0, None)
     est = pl.read_csv(out / "did" / "estimates.csv")
     assert set(est["estimator"]) == {"twfe"} and set(est["measure"]) == {"employment"}
+
+
+def test_headline_figure_hollow_markers_for_few_clusters():
+    """Rows on fewer than 10 treated clusters get a hollow marker at exactly their estimate (x in pp)."""
+    from analyses.figures import style as st
+    from analyses.figures.did import headline_figure
+
+    est = pl.DataFrame({"estimator": ["twfe", "twfe"], "measure": ["employment"] * 2, "population": ["in"] * 2,
+                        "comparison": ["any_tool", "fleksibel_only"], "term": ["treat_post"] * 2,
+                        "event_time": [None, None], "estimate": [0.01, 0.03], "se": [0.01, 0.02],
+                        "ci_low": [-0.01, -0.01], "ci_high": [0.03, 0.07], "n_clusters_treated": [40, 6]},
+                       schema_overrides={"event_time": pl.Int64})
+    fig = headline_figure(est, measure="employment", kind="share", style=st.load_style())
+    few = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "twfe:few_clusters"]
+    assert len(few) == 1 and list(few[0].get_xdata()) == pytest.approx([3.0])
