@@ -226,3 +226,26 @@ def test_headline_figure_hollow_markers_for_few_clusters():
     fig = headline_figure(est, measure="employment", kind="share", style=st.load_style())
     few = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "twfe:few_clusters"]
     assert len(few) == 1 and list(few[0].get_xdata()) == pytest.approx([3.0])
+
+
+def test_baseline_covariates_by_hand(out):
+    """Fixture: panel years 2004-2010, first TOOL_START 2007, so the baseline is 2004-2006; every person in KOM 101
+    and in the labour force, so employment = the mean yearly employed share."""
+    from analyses.did.plan import load_plan
+    from analyses.did.run import afdeling_frame, baseline_covariates
+
+    cov = baseline_covariates(out, afdeling_frame(out), load_plan())
+    panel = pl.concat([pl.read_parquet(p).with_columns(year=pl.lit(int(p.parent.name[5:])))
+                       for p in sorted((out / "panel").glob("year=*/part-0.parquet"))])
+    base = panel.filter(pl.col("afdeling_id").is_not_null() & (pl.col("year") < 2007))
+    per_year = base.group_by("afdeling_id", "year").agg(pl.len().alias("n"), pl.col("employed").mean().alias("e"),
+                                                         pl.col("non_western").mean().alias("nw"))
+    want = per_year.group_by("afdeling_id").agg(pl.col("n").mean().alias("size"), pl.col("e").mean().alias("emp"),
+                                                pl.col("nw").mean().alias("nwm"))
+    got = cov.join(want.rename({"size": "size_hand"}), on="afdeling_id")
+    assert got.height == cov.height == 60
+    assert (got["size"] - got["size_hand"]).abs().max() < 1e-12
+    assert (got["employment"] - got["emp"]).abs().max() < 1e-12
+    assert (got["non_western"] - got["nwm"]).abs().max() < 1e-12
+    # KOM 101 holds every panel person of 2004: below 20,000 residents -> class 0
+    assert panel.filter(pl.col("year") == 2004).height < 20_000 and set(cov["kom_size_class"]) == {0}
