@@ -97,7 +97,7 @@ def main() -> None:
                       flush=True)
     rows = pl.concat(frames, how="diagonal_relaxed")
     tab = summarise(rows)
-    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_type=True, tbl_hide_dataframe_shape=True,
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
                    tbl_rows=200, float_precision=3):
         text = (f"# did coverage against the synthetic truth\n\n`python -m benchmarks.coverage_did --seeds "
                 f"{a.seeds} --persons {a.persons}`; {time.perf_counter() - t0:.0f} s wall.\n\n{tab}\n")
