@@ -98,7 +98,7 @@ def main() -> None:
     rows = pl.concat(frames, how="diagonal_relaxed")
     tab = summarise(rows)
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
-                   tbl_rows=200, float_precision=3):
+                   tbl_rows=200, tbl_cols=-1, float_precision=3):
         text = (f"# did coverage against the synthetic truth\n\n`python -m benchmarks.coverage_did --seeds "
                 f"{a.seeds} --persons {a.persons}`; {time.perf_counter() - t0:.0f} s wall.\n\n{tab}\n")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
