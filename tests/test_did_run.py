@@ -249,3 +249,36 @@ def test_baseline_covariates_by_hand(out):
     assert (got["non_western"] - got["nwm"]).abs().max() < 1e-12
     # KOM 101 holds every panel person of 2004: below 20,000 residents -> class 0
     assert panel.filter(pl.col("year") == 2004).height < 20_000 and set(cov["kom_size_class"]) == {0}
+
+
+@pytest.mark.parametrize(("toml", "message"), [
+    ('[att_gt]\nanticipation = -1\n', "[att_gt] anticipation must be in [0, inf], got -1"),
+    ('[run]\nalpha = "five"\n', "[run] alpha must be a number, got 'five'"),
+    ('[run]\nmeasures = ["employmnet"]\n', "[run] measures: unknown measures ['employmnet']"),
+    ('[run.weighting]\nin = "people"\n', "[run.weighting] in = 'people' is not one of 'persons', 'equal'"),
+    ('[wild]\nweights = "mammen"\n', "[wild] weights = 'mammen' is not one of 'rademacher', 'webb'"),
+    ('[att_gt]\ncells = "yes"\n', "[att_gt] cells must be true or false, got 'yes'"),
+    ('[runn]\nalpha = 0.1\n', "top level: unknown key 'runn'; did you mean 'run'?"),
+])
+def test_plan_rejects_bad_values_naming_file_table_and_key(tmp_path, toml, message):
+    from analyses.did.plan import load_plan
+
+    cfg = tmp_path / "mine.toml"
+    cfg.write_text(toml)
+    with pytest.raises(InputError) as err:
+        load_plan(cfg)
+    assert str(err.value).startswith(f"{cfg}: "), err.value
+    assert message in str(err.value), err.value
+
+
+def test_plan_defaults_match_the_shipped_toml():
+    import tomllib
+    from importlib import resources
+
+    from analyses.did.plan import load_plan
+
+    raw = tomllib.loads(resources.files("analyses.did").joinpath("did.toml").read_text())
+    plan = load_plan()
+    assert plan.att_gt.control == raw["att_gt"]["control"] and plan.run.weighting.of("in") == raw["run"]["weighting"]["in"]
+    assert list(plan.event_study.window) == raw["event_study"]["window"]
+    assert plan.att_gt.covariates == () and plan.wild.enabled is False and plan.multiple_testing.family == "headline"

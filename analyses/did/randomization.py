@@ -36,13 +36,15 @@ def cohort_dealer(cohort: np.ndarray, cluster: np.ndarray | None) -> Callable[[n
 
 def simple_att(table: pl.DataFrame, u: Units) -> float:
     """R aggte 'simple' from the cells: post-period ATT(g,t) weighted by their cohort's weighted size."""
-    t = table.filter(pl.col("post") & pl.col("att").is_not_nan())
-    if t.height == 0:
+    g = table.get_column("cohort").to_numpy()
+    att = table.get_column("att").to_numpy()
+    keep = table.get_column("post").to_numpy() & ~np.isnan(att)
+    if not keep.any():
         return float("nan")
-    g = t.get_column("cohort").to_numpy()
-    size = {c: float(u.weight[u.cohort == c].sum()) for c in np.unique(g)}
-    w = np.array([size[c] for c in g])
-    return float((w * t.get_column("att").to_numpy()).sum() / w.sum())
+    cohorts, inv = np.unique(u.cohort, return_inverse=True)
+    size = np.bincount(inv, weights=u.weight)
+    w = size[np.searchsorted(cohorts, g[keep])]
+    return float(w @ att[keep] / w.sum())
 
 
 def ri_simple_p(res: AttGtResult, *, permutations: int, seed: int) -> float | None:
