@@ -1,8 +1,11 @@
 """The planted effect and truth.json, checked against the register files of two runs.
 
 With common random numbers the run with ``--effect 0`` IS the counterfactual
-of the run with ``--effect F`` (same seed), so the sample ATT can be computed a
-second way: join the two runs' registers by PNR and average the difference.
+of the run with ``--effect F`` (same seed), so the individual effects can be
+computed a second way: join the two runs' registers by PNR and take the
+difference. truth.json holds each estimator applied to afdeling-year cells of
+those effects; here the cells are rebuilt from the register pair and the
+estimands recomputed with att_gt and with pyfixest's feols.
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ def _value(t: pl.DataFrame, **key) -> float:
 @pytest.fixture(scope="module")
 def pairs(treated, control):
     """Person-years of both runs side by side, with in-mover and out-mover flags."""
-    cols = ["PNR", "AFDELING_ID", "ANVISNING", "FLEKSIBEL", "TOOL_START", "FLEX_SHARE", "lf", "employed",
-            "competence", "FOED_DAG"]
+    cols = ["PNR", "AFDELING_ID", "HELHEDSPLAN_ID", "ANVISNING", "FLEKSIBEL", "TOOL_START", "FLEX_SHARE", "lf",
+            "employed", "competence", "FOED_DAG"]
     frames = []
     for y in range(2003, 2014):
         a = person_year(treated, y).select(cols)
@@ -110,62 +113,91 @@ def test_effect_only_flips_upwards_and_only_treated_in_movers(pairs):
     assert (flipped["year"] >= flipped["TOOL_START"]).all()
 
 
+NEITHER = pl.col("HELHEDSPLAN_ID").is_not_null() & ~pl.col("ANVISNING") & ~pl.col("FLEKSIBEL")
+
+
+def _cells(rows: pl.DataFrame, diff: str, comparison: str) -> pl.DataFrame:
+    """Afdeling-year cells (n, mean effect) of the treated group and the never-treated study afdelinger."""
+    keep = rows.filter((GROUPS[comparison] | NEITHER) & pl.col("HELHEDSPLAN_ID").is_not_null())
+    treated = GROUPS[comparison].fill_null(False)
+    return (keep.with_columns(cohort=pl.when(treated).then(pl.col("TOOL_START")).otherwise(0).cast(pl.Int64),
+                              dose=pl.when(treated & pl.col("FLEKSIBEL")).then(pl.col("FLEX_SHARE")).otherwise(0.0))
+            .group_by("AFDELING_ID", "year", "cohort", "dose").agg(pl.col(diff).cast(pl.Float64).mean().alias("y"),
+                                                                   pl.len().alias("n"))
+            .with_columns(w=pl.col("n").mean().over("AFDELING_ID"),
+                          post=((pl.col("cohort") > 0) & (pl.col("year") >= pl.col("cohort"))).cast(pl.Float64))
+            .sort("AFDELING_ID", "year"))
+
+
+def _att_gt(cells: pl.DataFrame):
+    from analyses.did.att_gt import att_gt
+
+    return att_gt(cells, outcome="y", unit="AFDELING_ID", time="year", cohort="cohort", weights="w",
+                  allow_unbalanced=True)
+
+
+def _feols(cells: pl.DataFrame, x: str) -> float:
+    pf = pytest.importorskip("pyfixest")
+    fit = pf.feols(f"y ~ {x} | AFDELING_ID + year", data=cells.to_pandas(), weights="n", weights_type="fweights")
+    return float(fit.coef()[x])
+
+
+def _movers(pairs: pl.DataFrame, population: str, pop: pl.Expr) -> pl.DataFrame:
+    if population == "in":
+        return pairs.filter(pop & pl.col("in_mover") & (pl.col("year") >= 2004))
+    # out-movers of year t on their year t-1 record, dated t
+    return pairs.filter(pop & pl.col("out_next") & (pl.col("year") <= 2012)).with_columns(pl.col("year") + 1)
+
+
+@pytest.mark.parametrize("population", ["in", "out"])
 @pytest.mark.parametrize("comparison", list(GROUPS))
 @pytest.mark.parametrize(("measure", "diff", "pop"), [("employment", "d_emp", pl.col("lf")),
                                                       ("education", "d_edu", pl.col("lf") & pl.col("competence").is_not_null())])
-def test_in_and_out_mover_truth_equals_the_register_difference(treated, pairs, comparison, measure, diff, pop):
+def test_mover_truth_is_the_estimator_on_the_register_effects(treated, pairs, population, comparison, measure,
+                                                              diff, pop):
     t = _truth(treated)
-    grp = pairs.filter(GROUPS[comparison] & pl.col("AFDELING_ID").is_not_null() & pop)
-    inn = grp.filter(pl.col("in_mover") & (pl.col("year") >= pl.col("TOOL_START")) & (pl.col("year") >= 2004))
-    want = inn[diff].mean()
-    got = _value(t, measure=measure, population="in", comparison=comparison, estimator="att_gt", term="simple")
-    assert got == pytest.approx(want, abs=1e-12)
-    assert _value(t, measure=measure, population="in", comparison=comparison, estimator="twfe",
-                  term="treat_post") == got
-    out = grp.filter(pl.col("out_next") & (pl.col("year") + 1 >= pl.col("TOOL_START")) & (pl.col("year") <= 2012))
-    got_out = _value(t, measure=measure, population="out", comparison=comparison, estimator="att_gt", term="simple")
-    assert got_out == pytest.approx(out[diff].mean(), abs=1e-12)
+    cells = _cells(_movers(pairs, population, pop), diff, comparison)
+    got = _value(t, measure=measure, population=population, comparison=comparison, estimator="att_gt",
+                 term="simple")
     if comparison == "anvisning_only":
-        assert got == 0.0 and got_out == 0.0
-    else:
-        assert got > 0.0
+        assert got == 0.0
+        assert _value(t, measure=measure, population=population, comparison=comparison, estimator="twfe",
+                      term="treat_post") == 0.0
+        return
+    assert got == pytest.approx(_att_gt(cells).aggregate("simple")["att"][0], abs=1e-12)
+    assert got > 0.0
+    assert _value(t, measure=measure, population=population, comparison=comparison, estimator="twfe",
+                  term="treat_post") == pytest.approx(_feols(cells, "post"), abs=1e-10)
 
 
 @pytest.mark.parametrize("comparison", ["fleksibel_only", "any_tool"])
-def test_stock_truth_by_event_time_equals_the_register_difference(treated, pairs, comparison):
+def test_stock_truth_by_event_time_is_the_estimator_on_the_register_effects(treated, pairs, comparison):
     t = _truth(treated)
-    cells = (pairs.filter(GROUPS[comparison] & pl.col("lf") & (pl.col("year") >= 2004))
-             .group_by("AFDELING_ID", "year", "TOOL_START").agg(pl.col("d_emp").mean(), n=pl.len())
-             .with_columns(e=pl.col("year") - pl.col("TOOL_START")))
-    # afdeling-year share differences weighted by the afdeling-year's labour force
-    wmean = (pl.col("d_emp") * pl.col("n")).sum() / pl.col("n").sum()
-    by_e = cells.group_by("e").agg(wmean).sort("e")
-    for e, want in by_e.iter_rows():
-        for est, term in (("event_study", "event"), ("att_gt", "dynamic")):
-            got = _value(t, measure="employment", population="stock", comparison=comparison, estimator=est,
-                         term=term, event_time=e)
-            assert got == pytest.approx(want, abs=1e-12)
-    post = cells.filter(pl.col("e") >= 0).select(wmean).item()
+    cells = _cells(pairs.filter(pl.col("lf") & (pl.col("year") >= 2004)), "d_emp", comparison)
+    dyn = _att_gt(cells).aggregate("dynamic")
+    for e, att in dyn.select("event_time", "att").iter_rows():
+        got = _value(t, measure="employment", population="stock", comparison=comparison, estimator="att_gt",
+                     term="dynamic", event_time=e)
+        assert got == pytest.approx(att, abs=1e-12)
     assert _value(t, measure="employment", population="stock", comparison=comparison, estimator="twfe",
-                  term="treat_post") == pytest.approx(post, abs=1e-12)
-    overall = by_e.filter(pl.col("e") >= 0)["d_emp"].mean()
-    assert _value(t, measure="employment", population="stock", comparison=comparison, estimator="att_gt",
-                  term="dynamic", event_time=None) == pytest.approx(overall, abs=1e-12)
+                  term="treat_post") == pytest.approx(_feols(cells, "post"), abs=1e-10)
     # the stock effect builds up as treated in-movers accumulate
-    late = by_e.filter(pl.col("e") >= 3)["d_emp"].mean()
-    assert late > by_e.filter(pl.col("e").is_in([0, 1]))["d_emp"].mean() >= 0
+    late = dyn.filter(pl.col("event_time") >= 3)["att"].mean()
+    assert late > dyn.filter(pl.col("event_time").is_in([0, 1]))["att"].mean() >= 0
 
 
-def test_dose_slope_and_in_mover_att_match_the_planted_mechanism(treated, pairs):
+def test_dose_slope_and_in_mover_effect_match_the_planted_mechanism(treated, pairs):
     t = _truth(treated)
     for comp in ("fleksibel_only", "both", "any_tool"):
         slope = _value(t, measure="employment", population="in", comparison=comp, estimator="dose", term="dose")
-        assert slope == pytest.approx(EFFECT, abs=0.003)
+        cells = _cells(_movers(pairs, "in", pl.col("lf")), "d_emp", comp).with_columns(
+            dose_post=pl.col("post") * pl.col("dose"))
+        assert slope == pytest.approx(_feols(cells, "dose_post"), abs=1e-10)
+        # the slope of the realised effect on FLEX_SHARE is F up to which persons flip
+        assert slope == pytest.approx(EFFECT, rel=0.4)
+    # the mechanism itself: treated in-movers flip with mean F * FLEX_SHARE
     inn = pairs.filter(GROUPS["fleksibel_only"] & pl.col("lf") & pl.col("in_mover")
                        & (pl.col("year") >= pl.col("TOOL_START")))
     expected = EFFECT * inn["FLEX_SHARE"].mean()
-    att = _value(t, measure="employment", population="in", comparison="fleksibel_only", estimator="att_gt",
-                 term="simple")
-    # sampling noise of a Bernoulli mean over these in-movers, about 4 standard errors
     se = (expected * (1 - expected) / inn.height) ** 0.5
-    assert abs(att - expected) < 4 * se + 0.005
+    assert abs(inn["d_emp"].mean() - expected) < 4 * se + 0.005

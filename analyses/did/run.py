@@ -1,8 +1,12 @@
 """``socialmix did OUT``: the standard difference-in-differences estimates under OUT/did/.
 
 For every measure × population (stock, in-movers, out-movers) × tool group
-against ``neither``: TWFE, event study, Callaway–Sant'Anna ATT(g,t) with its
-aggregations, Sun–Abraham and (for flexible-letting groups) dose-response.
+against ``neither``, a loop over the configured estimators (``ESTIMATORS``:
+name -> function giving tidy rows in the ``estimates.csv`` columns of
+:mod:`analyses.did.columns`): TWFE, event study, Callaway–Sant'Anna ATT(g,t)
+with its aggregations, Sun–Abraham and (for flexible-letting groups)
+dose-response. ``did.toml`` is read into a validated plan
+(:mod:`analyses.did.plan`) before any estimate.
 
 One unit of analysis serves both views: person rows of each population
 (``queries.populations.population_rows``) are compressed to afdeling-year
@@ -15,40 +19,37 @@ unit weights (the afdeling's mean count), as R ``did`` requires.
 Estimates resting on fewer clusters than the OUT's disclosure rules'
 ``min_clusters`` (treated or control side; the rules ``measures`` wrote to
 ``OUT/measures/disclosure_rules.toml``) are left out and listed in
-``disclosure_report.csv``.
+``disclosure_report.csv``. The same estimator code also gives the synthetic
+truth (:func:`estimate_sample` on cells of the individual effect Y1 − Y0,
+``socialmix.synth.truth``).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
-from scipy.stats import norm
 
-from analyses.did.att_gt import att_gt
+from analyses.did.att_gt import AttGtResult, att_gt
+from analyses.did.columns import SCHEMA, TEST_SCHEMA, estimate_row, frame, test_row, wald_test_row
 from analyses.did.dose import dose
-from analyses.did.event_study import event_study
+from analyses.did.event_study import event_name, event_study
+from analyses.did.plan import DidPlan, load_plan
+from analyses.did.randomization import ri_simple_p
 from analyses.did.sun_abraham import sun_abraham
 from analyses.did.twfe import twfe
 from panel.atomic import staged_dir
-from panel.config import load_config
 from panel.errors import InputError, SocialmixError
 from panel.progress import step
 from panel.provenance import recorded
 from panel.schema import scan_afdelinger
 
-COLUMNS = ("estimator", "measure", "population", "comparison", "term", "event_time", "estimate", "se",
-           "ci_low", "ci_high", "n_units", "n_obs", "cohort", "time")
 UNIT, TIME, CLUSTER = "afdeling_id", "year", "cluster"
-
-
-def did_config(override: str | Path | None = None) -> dict[str, Any]:
-    """The shipped ``analyses/did/did.toml`` merged with an optional user file."""
-    return load_config("analyses.did", "did.toml", override)
 
 
 # ---------------------------------------------------------------- data
@@ -90,6 +91,42 @@ def measure_cells(out: str | Path, population: str, measures: list[str]) -> pl.D
             .with_columns((pl.col("sy") / pl.col("n")).alias("y")).sort("measure", UNIT, TIME))
 
 
+def baseline_covariates(out: str | Path, afd: pl.DataFrame, plan: DidPlan) -> pl.DataFrame:
+    """Afdeling-level baseline covariates from the years before the first TOOL_START (did.toml [covariates]).
+
+    ``size``: mean stock residents per year; ``non_western`` / ``employment``:
+    mean of the stock shares over those years; ``kom_size_class``: the
+    municipality's residents in the first panel year, classed at
+    ``kom_size_bounds``. Baseline only, so no covariate can be moved by a tool.
+    """
+    from panel.schema import scan_panel
+    from queries.populations import population_rows
+
+    starts = afd.get_column("tool_start").drop_nulls()
+    first_tool = int(starts.min()) if len(starts) else 10_000
+    pre = pl.col(TIME) < first_tool
+    cov = afd.select(UNIT)
+    names = set(plan.covariates.names)
+    if "size" in names:
+        size = (population_rows(out, "stock").filter(pre).group_by(UNIT, TIME).len()
+                .group_by(UNIT).agg(pl.col("len").mean().alias("size")).collect())
+        cov = cov.join(size, on=UNIT, how="left")
+    shares = [m for m in ("non_western", "employment") if m in names]
+    if shares:
+        cells = measure_cells(out, "stock", shares).filter(pre)
+        wide = cells.group_by(UNIT).agg([pl.col("y").filter(pl.col("measure") == m).mean().alias(m) for m in shares])
+        cov = cov.join(wide, on=UNIT, how="left")
+    if "kom_size_class" in names:
+        panel = scan_panel(out)
+        y1 = panel.select(pl.col(TIME).min()).collect().item()
+        kom_n = panel.filter(pl.col(TIME) == y1).group_by("kom").len().collect()
+        kom = scan_afdelinger(out).select(UNIT, "kom").collect().join(kom_n, on="kom", how="left")
+        bounds = list(plan.covariates.kom_size_bounds)
+        cls = pl.sum_horizontal([(pl.col("len").fill_null(0) >= b).cast(pl.Int32) for b in bounds])
+        cov = cov.join(kom.select(UNIT, cls.alias("kom_size_class")), on=UNIT, how="left")
+    return cov.sort(UNIT)
+
+
 def comparison_sample(cells: pl.DataFrame, afd: pl.DataFrame, comparison: str,
                       control: str) -> tuple[pl.DataFrame, int]:
     """Cells of the treated group and the control group, with cohort (0 = control); dropped treated count."""
@@ -108,235 +145,348 @@ def comparison_sample(cells: pl.DataFrame, afd: pl.DataFrame, comparison: str,
     return s, no_start
 
 
-# ---------------------------------------------------------------- estimators
-def _clusters(s: pl.DataFrame, treated: pl.Expr) -> int:
-    return s.filter(treated).get_column(CLUSTER).n_unique()
+# ---------------------------------------------------------------- one sample
+@dataclass
+class Sample:
+    """One measure × population × comparison: its cells and what every row states about them."""
+
+    cells: pl.DataFrame
+    weighting: str = "persons"
+    with_dose: bool = True
+    covariates: pl.DataFrame | None = None  # afdeling-level baseline covariates (att_gt.covariates)
+
+    def __post_init__(self) -> None:
+        s = self.cells
+        self.n_units = s.get_column(UNIT).n_unique()
+        self.n_obs = int(s.get_column("n").sum())
+        self.n_periods = s.get_column(TIME).n_unique()
+        self.n_clusters = s.get_column(CLUSTER).n_unique()
+        self.control_clusters = self.clusters(pl.col("cohort") == 0)
+
+    def clusters(self, where: pl.Expr) -> int:
+        return self.cells.filter(where).get_column(CLUSTER).n_unique()
+
+    def df_resid(self, k: int) -> int:
+        """N − (slopes + unit effects + year effects − 1): every absorbed effect counted."""
+        return self.n_obs - (k + self.n_units + self.n_periods - 1)
+
+    def regression_kwargs(self) -> dict[str, Any]:
+        # persons: cells weighted by their counts = the person-level regression; equal: afdeling-years unweighted
+        return dict(outcome="y", unit=UNIT, time=TIME, cluster=CLUSTER,
+                    **({"counts": "n"} if self.weighting == "persons" else {}))
 
 
-def _row(estimator: str, term: str, est: float, se: float, lo: float, hi: float, *, event_time=None,
-         cohort=None, time=None, clusters: int, n_units: int, n_obs: int) -> dict[str, Any]:
-    return dict(estimator=estimator, term=term, event_time=event_time, estimate=est, se=se, ci_low=lo,
-                ci_high=hi, cohort=cohort, time=time, n_units=n_units, n_obs=n_obs, _clusters=clusters)
+@dataclass(frozen=True)
+class Options:
+    """Run-time choices that are not part of the estimand: bootstrap draws, seed, extra inference."""
+
+    bootstrap: int = 999
+    seed: int = 1
+    inference: bool = True  # pre-tests, randomization and wild p-values (off for the synthetic truth)
 
 
-def estimate_twfe_family(s: pl.DataFrame, cfg: dict, *, with_dose: bool,
-                         weighting: str = "persons") -> tuple[list[dict], dict]:
-    """TWFE, event study, Sun–Abraham and dose rows for one sample; pre-trend tests."""
+Rows = list[dict[str, Any]]
+Estimator = Callable[[Sample, DidPlan, Options], tuple[Rows, Rows]]
+
+
+def _wild_p(result: Any, term: str, plan: DidPlan) -> float | None:
+    """p_wild of one regression term: the wild cluster restricted bootstrap (analyses/did/wild.py).
+
+    Integrator: ``TwfeResult.wild_bootstrap(term, B=, weights=, seed=)`` returns a
+    mapping with ``p_value``; switched on by ``[wild] enabled = true`` once merged.
+    """
+    if not plan.wild.enabled or result is None:
+        return None
+    w = plan.wild
+    return float(result.wild_bootstrap(term, B=w.B, weights=w.weights, seed=w.seed)["p_value"])
+
+
+def _adjusted_p(p: list[float], plan: DidPlan) -> list[float | None]:
+    """p_adjusted across the family (analyses/did/multitest.py ``adjust_pvalues(p, method)``).
+
+    Integrator: Romano–Wolf needs the family's joint bootstrap t draws
+    (``romano_wolf(t_obs, t_boot)``); Holm and BH need only ``p``. Switched on by
+    ``[multiple_testing] enabled = true`` once merged.
+    """
+    if not plan.multiple_testing.enabled or not p:
+        return [None] * len(p)
+    from analyses.did.multitest import adjust_pvalues
+
+    return [float(x) for x in adjust_pvalues(np.asarray(p), plan.multiple_testing.method)]
+
+
+def _twfe_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
+    s = sm.cells
     g = pl.col("cohort")
-    ctrl = _clusters(s, g == 0)
-    n_units, n_obs = s.get_column(UNIT).n_unique(), int(s.get_column("n").sum())
-    treated_cl = min(_clusters(s, g > 0), ctrl)
-    # persons: cells weighted by their counts = the person-level regression; equal: afdeling-years unweighted
-    common = dict(outcome="y", unit=UNIT, time=TIME, cluster=CLUSTER,
-                  **({"counts": "n"} if weighting == "persons" else {}))
-    alpha = cfg["run"]["alpha"]
-    rows, tests = [], {}
-    est = set(cfg["run"]["estimators"])
     d = s.with_columns(((g > 0) & (pl.col(TIME) >= g)).cast(pl.Float64).alias("post"))
+    r = twfe(d, treat="post", **sm.regression_kwargs())
+    t = r.tidy(plan.run.alpha).row(0, named=True)
+    row = estimate_row("twfe", "treat_post", t["estimate"], t["se"], alpha=plan.run.alpha, df_t=r.fit.df_t,
+                       n_units=sm.n_units, n_obs=sm.n_obs, n_clusters_treated=sm.clusters(g > 0),
+                       n_clusters_control=sm.control_clusters, df_resid=sm.df_resid(1))
+    row["p_wild"] = _wild_p(r, "post", plan) if opt.inference else None
+    return [row], []
 
-    def guarded(name: str, fn) -> None:
-        try:
-            fn()
-        except (SocialmixError, np.linalg.LinAlgError) as err:
-            tests[f"{name}_error"] = str(err)
 
-    def do_twfe() -> None:
-        r = twfe(d, treat="post", **common)
-        t = r.tidy(alpha).row(0, named=True)
-        rows.append(_row("twfe", "treat_post", t["estimate"], t["se"], t["ci_low"], t["ci_high"],
-                         clusters=treated_cl, n_units=n_units, n_obs=n_obs))
-
-    def do_es(name: str, fn) -> None:
-        es_cfg = cfg["event_study"]
-        r = fn(s, cohort="cohort", window=es_cfg["window"], ref=es_cfg["ref"], alpha=alpha, **common)
-        tests[name] = r.pretrend
-        lo_w, hi_w = es_cfg["window"]
+def _event_rows(name: str, fn: Callable) -> Estimator:
+    def rows_of(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
+        s, es = sm.cells, plan.event_study
+        g = pl.col("cohort")
+        r = fn(s, cohort="cohort", window=list(es.window), ref=es.ref, alpha=plan.run.alpha,
+               **sm.regression_kwargs())
+        lo_w, hi_w = es.window
         rel = (pl.col(TIME) - g).clip(lo_w, hi_w)
         per_e = dict(s.filter(g > 0).group_by(rel.alias("e")).agg(pl.col(CLUSTER).n_unique()).iter_rows())
-        for e, b, se_, lo, hi in r.table.select("event_time", "estimate", "se", "ci_low", "ci_high").iter_rows():
-            rows.append(_row(name, "event", b, se_, lo, hi, event_time=e, clusters=min(per_e.get(e, 0), ctrl),
-                             n_units=n_units, n_obs=n_obs))
+        df_t, k = r.fit.fit.df_t, len(r.fit.terms)
+        out = []
+        for e, b, se_ in r.table.select("event_time", "estimate", "se").iter_rows():
+            row = estimate_row(name, "event", b, se_, alpha=plan.run.alpha, df_t=df_t, event_time=e,
+                               n_units=sm.n_units, n_obs=sm.n_obs, n_clusters_treated=per_e.get(e, 0),
+                               n_clusters_control=sm.control_clusters, df_resid=sm.df_resid(k))
+            if name == "event_study" and opt.inference and e != es.ref:
+                row["p_wild"] = _wild_p(r.fit, event_name(e), plan)
+            out.append(row)
+        tests = [wald_test_row(f"{name}_pretrend", r.pretrend, df_t)] if opt.inference else []
+        return out, tests
+    return rows_of
 
-    def do_dose() -> None:
-        tab = dose(s, cohort="cohort", dose="dose", bins=cfg["dose"]["bins"], alpha=alpha, **common)
-        for term, b, se_, lo, hi in tab.iter_rows():
-            rows.append(_row("dose", term, b, se_, lo, hi, clusters=treated_cl, n_units=n_units, n_obs=n_obs))
 
-    if "twfe" in est:
-        guarded("twfe", do_twfe)
-    if "event_study" in est:
-        guarded("event_study", lambda: do_es("event_study", event_study))
-    if "sun_abraham" in est:
-        guarded("sun_abraham", lambda: do_es("sun_abraham", sun_abraham))
-    if "dose" in est and with_dose:
-        guarded("dose", do_dose)
+def _dose_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
+    if not sm.with_dose:
+        return [], []
+    tab = dose(sm.cells, cohort="cohort", dose="dose", bins=list(plan.dose.bins), alpha=plan.run.alpha,
+               **sm.regression_kwargs())
+    n_bins = tab.filter(pl.col("term") != "dose").height
+    treated = sm.clusters(pl.col("cohort") > 0)
+    return [estimate_row("dose", term, b, se_, alpha=plan.run.alpha, df_t=sm.n_clusters - 1, n_units=sm.n_units,
+                         n_obs=sm.n_obs, n_clusters_treated=treated, n_clusters_control=sm.control_clusters,
+                         df_resid=sm.df_resid(1 if term == "dose" else n_bins))
+            for term, b, se_ in tab.select("term", "estimate", "se").iter_rows()], []
+
+
+def fit_att_gt(sm: Sample, plan: DidPlan, opt: Options) -> AttGtResult:
+    """att_gt on one sample with the plan's options (covariates only when ``[att_gt] covariates`` names some)."""
+    c = plan.att_gt
+    kwargs: dict[str, Any] = {}
+    s = sm.cells
+    if c.covariates:  # att_gt's covariates= / est_method= (analyses/did/att_gt.py, round 2)
+        if sm.covariates is None:
+            raise InputError("[att_gt] covariates: no baseline covariates were computed", file="did.toml")
+        s = s.join(sm.covariates.select(UNIT, *c.covariates), on=UNIT, how="left")
+        kwargs = dict(covariates=list(c.covariates), est_method=c.est_method)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return att_gt(s, outcome="y", unit=UNIT, time=TIME, cohort="cohort", control=c.control,
+                      base_period=c.base_period, anticipation=c.anticipation,
+                      weights="w_unit" if sm.weighting == "persons" else None, cluster=CLUSTER,
+                      allow_unbalanced=c.allow_unbalanced, bootstrap=opt.bootstrap, multiplier=c.multiplier,
+                      alpha=plan.run.alpha, seed=opt.seed, **kwargs)
+
+
+def _att_gt_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
+    """ATT(g,t) cells and the four aggregations; bootstrap uniform bands in cb_low/cb_high."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # missing cells are left out of the aggregations (R's na.rm)
+        return _att_gt_rows_of(fit_att_gt(sm, plan, opt), sm, plan, opt)
+
+
+def _att_gt_rows_of(res: AttGtResult, sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
+    u = res.units
+    cl_of = u.cluster if u.cluster is not None else np.arange(len(u.cohort))
+    n_ctrl = len(np.unique(cl_of[u.cohort == 0]))
+    n_units = len(u.cohort)
+    df_resid = sm.df_resid(1)
+    alpha = plan.run.alpha
+
+    def cl(cohorts) -> int:
+        return len(np.unique(cl_of[np.isin(u.cohort, np.asarray(list(cohorts)))]))
+
+    cells = res.table
+    post = cells.filter(pl.col("post") & pl.col("att").is_not_nan())
+    rows: Rows = []
+
+    def add(term: str, tab: pl.DataFrame, cohorts_of, **keys_of) -> None:
+        for r in tab.iter_rows(named=True):
+            cb = (r["ci_low"], r["ci_high"]) if r.get("ci_low") is not None else None
+            keys = {k: (r[v] if v else None) for k, v in keys_of.items()}
+            rows.append(estimate_row("att_gt", term, r["att"], r["se"], alpha=alpha, df_t=None, cb=cb,
+                                     n_units=n_units, n_obs=sm.n_obs, n_clusters_treated=cl(cohorts_of(r)),
+                                     n_clusters_control=n_ctrl, df_resid=df_resid, **keys))
+
+    all_post = set(post.get_column("cohort").to_list())
+    add("simple", res.aggregate("simple"), lambda r: all_post)
+    if opt.inference and plan.randomization.permutations:
+        rows[-1]["p_ri"] = ri_simple_p(res, permutations=plan.randomization.permutations,
+                                       seed=plan.randomization.seed)
+    e_coh = dict(cells.filter(pl.col("att").is_not_nan()).group_by("event_time").agg(pl.col("cohort")).iter_rows())
+    add("dynamic", res.aggregate("dynamic"), lambda r: e_coh.get(r["event_time"], []), event_time="event_time")
+    add("dynamic", res.aggregate("dynamic", overall=True), lambda r: all_post)
+    add("group", res.aggregate("group"), lambda r: [r["cohort"]], cohort="cohort")
+    add("group", res.aggregate("group", overall=True), lambda r: all_post)
+    add("calendar", res.aggregate("calendar"), lambda r: [g for g in all_post if g <= r["time"]], time="time")
+    add("calendar", res.aggregate("calendar", overall=True), lambda r: all_post)
+    if plan.att_gt.cells:
+        add("cell", cells, lambda r: [r["cohort"]], cohort="cohort", time="time", event_time="event_time")
+    tests: Rows = []
+    if opt.inference:
+        pt = res.pretest(permutations=plan.att_gt.pretest_permutations, seed=opt.seed)
+        tests.append(test_row("att_gt_pretest", statistic=pt["chi2"], df=pt["df"], p_value=pt["p_value"]))
+        if "p_perm" in pt:
+            tests.append(test_row("att_gt_pretest_randomization", statistic=pt["chi2"], df=pt["df"],
+                                  df2=pt["permutations"], p_value=pt["p_perm"]))
     return rows, tests
 
 
-def estimate_att_gt(s: pl.DataFrame, cfg: dict, *, bootstrap: int, seed: int,
-                    weighting: str = "persons") -> tuple[list[dict], dict]:
-    """ATT(g,t) cells and the four aggregations with bootstrap uniform bands."""
-    c = cfg["att_gt"]
-    alpha = cfg["run"]["alpha"]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = att_gt(s, outcome="y", unit=UNIT, time=TIME, cohort="cohort", control=c["control"],
-                     base_period=c["base_period"], anticipation=c["anticipation"],
-                     weights="w_unit" if weighting == "persons" else None,
-                     cluster=CLUSTER, allow_unbalanced=c["allow_unbalanced"], bootstrap=bootstrap,
-                     multiplier=c["multiplier"], alpha=alpha, seed=seed)
-        u = res.units
-        cl_of = u.cluster if u.cluster is not None else np.arange(len(u.cohort))
-        n_ctrl = len(np.unique(cl_of[u.cohort == 0]))
-
-        def cl(cohorts) -> int:
-            m = np.isin(u.cohort, np.asarray(list(cohorts)))
-            return min(len(np.unique(cl_of[m])), n_ctrl)
-
-        n_units, n_obs = len(u.cohort), int(s.get_column("n").sum())
-        cells = res.table
-        post = cells.filter(pl.col("post") & pl.col("att").is_not_nan())
-        rows: list[dict] = []
-
-        def band(r: dict) -> tuple[float, float]:
-            if "ci_low" in r and r["ci_low"] is not None:
-                return r["ci_low"], r["ci_high"]
-            z = float(norm.ppf(1 - alpha / 2))
-            se = r["se"] if r["se"] is not None else math.nan
-            return r["att"] - z * se, r["att"] + z * se
-
-        def add(term: str, tab: pl.DataFrame, cohorts_of, **keys_of) -> None:
-            for r in tab.iter_rows(named=True):
-                lo, hi = band(r)
-                keys = {k: (r[v] if v else None) for k, v in keys_of.items()}
-                rows.append(_row("att_gt", term, r["att"], r["se"], lo, hi, clusters=cl(cohorts_of(r)),
-                                 n_units=n_units, n_obs=n_obs, **keys))
-
-        all_post = set(post.get_column("cohort").to_list())
-        add("simple", res.aggregate("simple"), lambda r: all_post)
-        dyn = res.aggregate("dynamic")
-        by_e = cells.filter(pl.col("att").is_not_nan()).group_by("event_time").agg(pl.col("cohort"))
-        e_coh = dict(by_e.iter_rows())
-        add("dynamic", dyn, lambda r: e_coh.get(r["event_time"], []), event_time="event_time")
-        add("dynamic", res.aggregate("dynamic", overall=True), lambda r: all_post)
-        add("group", res.aggregate("group"), lambda r: [r["cohort"]], cohort="cohort")
-        add("group", res.aggregate("group", overall=True), lambda r: all_post)
-        cal = res.aggregate("calendar")
-        add("calendar", cal, lambda r: [g for g in all_post if g <= r["time"]], time="time")
-        add("calendar", res.aggregate("calendar", overall=True), lambda r: all_post)
-        if c.get("cells", True):
-            add("cell", cells, lambda r: [r["cohort"]], cohort="cohort", time="time", event_time="event_time")
-    return rows, {"att_gt_pretest": res.pretest(permutations=c.get("pretest_permutations", 0), seed=seed)}
+ESTIMATORS: dict[str, Estimator] = {
+    "twfe": _twfe_rows,
+    "event_study": _event_rows("event_study", event_study),
+    "sun_abraham": _event_rows("sun_abraham", sun_abraham),
+    "dose": _dose_rows,
+    "att_gt": _att_gt_rows,
+}
 
 
-# ---------------------------------------------------------------- output
-def _fmt_test(t: dict) -> str:
-    if "F" in t:
-        return f"F({t['df']}, G-1) = {t['F']:.3f}, p = {t['p_value']:.4f}"
-    text = f"chi2({t['df']}) = {t['chi2']:.3f}, p = {t['p_value']:.4f}"
-    if "p_perm" in t:
-        text += f", randomization p = {t['p_perm']:.3f} ({t['permutations']} re-dealings of the cohorts)"
-    return text
+def estimate_sample(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows, list[str]]:
+    """Every configured estimator on one sample: estimate rows, test rows and error notes."""
+    rows: Rows = []
+    tests: Rows = []
+    errors: list[str] = []
+    for name, fn in ESTIMATORS.items():
+        if name not in plan.run.estimators:
+            continue
+        try:
+            r, t = fn(sm, plan, opt)
+        except (SocialmixError, np.linalg.LinAlgError) as err:
+            errors.append(f"{name}_error: {err}")
+            continue
+        rows += r
+        tests += t
+    return rows, tests, errors
+
+
+# ---------------------------------------------------------------- the run
+def _is_headline(r: dict[str, Any]) -> bool:
+    """The default multiple-testing family: att_gt simple of every measure x population x comparison."""
+    return r["estimator"] == "att_gt" and r["term"] == "simple"
 
 
 @recorded("did", inputs=["panel/**", "panel_base/**", "moves.parquet", "afdeling.parquet", "measures/**"],
           outputs=["did/**"])
 def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str | Path | None = None) -> None:
-    """Write OUT/did/estimates.csv, summary.txt and disclosure_report.csv (atomically).
+    """Write OUT/did/estimates.csv, tests.csv, summary.txt and disclosure_report.csv (atomically).
 
     Examples
     --------
-    >>> run_did("OUT", bootstrap=199)  # doctest: +SKIP
+    >>> run_did("OUT", bootstrap=199, config="my_did.toml")  # doctest: +SKIP
     """
     from queries.disclosure import REPORT_COLUMNS, append_report, check_estimate, load_rules, stamp
 
     if bootstrap < 0:
         raise InputError(f"--bootstrap must be >= 0, got {bootstrap}")
-    cfg = did_config(config)
-    run = cfg["run"]
-    for pop, wt in run["weighting"].items():
-        if wt not in ("persons", "equal"):
-            raise InputError(f"did.toml: weighting.{pop} must be 'persons' or 'equal', got {wt!r}")
+    plan = load_plan(config)  # every key checked before any estimate
+    run = plan.run
     rules = load_rules(Path(out))  # the OUT's rules, decided by `socialmix measures` (contract §7)
     with step("did: afdeling attributes"):
-        afd = afdeling_frame(out, cluster=run["cluster"])
+        afd = afdeling_frame(out, cluster=run.cluster)
     if afd.height == 0:
         raise InputError("no study afdelinger (helhedsplan_id) in the afdeling table", file=Path(out) / "afdeling.parquet")
-    rows: list[dict] = []
-    summary = [f"socialmix did: difference-in-differences of {', '.join(run['comparisons'])} vs {run['control_group']}",
-               f"clusters: {run['cluster']}; CRV1 with (N-1)/(N-K)*G/(G-1) (pyfixest default); att_gt: "
-               f"{cfg['att_gt']['control']} controls, {cfg['att_gt']['base_period']} base period, "
-               f"{bootstrap} {cfg['att_gt']['multiplier']} multiplier-bootstrap draws (seed {seed}); "
-               f"disclosure: {rules.describe()}",
-               "pre-trend tests: the att_gt pre-period chi2 p-value over-rejects when cohorts hold few afdelinger "
-               "(under placebo tool labels it rejected 70-100 % at 5 % with 1-3 afdelinger per cohort); use its "
-               "randomization p (the same statistic against re-dealt cohorts, valid when adoption timing is "
-               "exchangeable) and the event-study F test with binned leads (docs/did.md).", ""]
-    for population in run["populations"]:
+    covariates = None
+    if plan.att_gt.covariates:
+        with step("did: baseline covariates"):
+            covariates = baseline_covariates(out, afd, plan)
+    opt = Options(bootstrap=bootstrap, seed=seed)
+    rows: Rows = []
+    tests: Rows = []
+    blocks: list[str] = []
+    for population in run.populations:
         with step(f"did: {population} cells"):
-            cells_all = measure_cells(out, population, list(run["measures"]))
-        for measure in run["measures"]:
+            cells_all = measure_cells(out, population, list(run.measures))
+        for measure in run.measures:
             cells = cells_all.filter(pl.col("measure") == measure)
-            for comparison in run["comparisons"]:
+            for comparison in run.comparisons:
                 key = dict(measure=measure, population=population, comparison=comparison)
+                head = f"[{measure} | {population} | {comparison} vs {run.control_group}]"
                 with step(f"did: {measure} {population} {comparison}"):
-                    s, no_start = comparison_sample(cells, afd, comparison, run["control_group"])
-                    head = f"[{measure} | {population} | {comparison} vs {run['control_group']}]"
+                    s, no_start = comparison_sample(cells, afd, comparison, run.control_group)
                     if s.filter(pl.col("cohort") > 0).height == 0 or s.filter(pl.col("cohort") == 0).height == 0:
-                        summary += [head, "  not estimable: no treated or no control cells", ""]
+                        blocks += [head, "  not estimable: no treated or no control cells", ""]
                         continue
-                    weighting = run["weighting"][population]
-                    new, tests = estimate_twfe_family(s, cfg, with_dose=comparison in run["dose_comparisons"],
-                                                      weighting=weighting)
-                    if "att_gt" in run["estimators"]:
-                        try:
-                            more, t2 = estimate_att_gt(s, cfg, bootstrap=bootstrap, seed=seed, weighting=weighting)
-                            new += more
-                            tests.update(t2)
-                        except (SocialmixError, np.linalg.LinAlgError) as err:
-                            tests["att_gt_error"] = str(err)
-                    rows += [{**key, **r} for r in new]
-                    summary += _summary_block(head, new, tests, no_start)
-    est = pl.DataFrame(rows, schema_overrides={"event_time": pl.Int64, "cohort": pl.Int64, "time": pl.Int64},
-                       infer_schema_length=None) if rows else pl.DataFrame()
-    report_rows = []
-    keep = []
+                    sm = Sample(s, weighting=run.weighting.of(population),
+                                with_dose=comparison in run.dose_comparisons, covariates=covariates)
+                    new, new_tests, errors = estimate_sample(sm, plan, opt)
+                    new = [{**key, **r} for r in new]
+                    new_tests = [{**key, **t} for t in new_tests]
+                    rows += new
+                    tests += new_tests
+                    blocks += _summary_block(head, new, new_tests, errors, no_start, plan)
+    family = [r for r in rows if _is_headline(r) and r["p_value"] is not None]
+    for r, p in zip(family, _adjusted_p([r["p_value"] for r in family], plan), strict=True):
+        r["p_adjusted"] = p
+    report_rows, keep = [], []
     for r in rows:
-        reasons = check_estimate(r["_clusters"], r["n_obs"], rules)
+        reasons = check_estimate(min(r["n_clusters_treated"], r["n_clusters_control"]), r["n_obs"], rules)
         if reasons:
             cell = ";".join(f"{k}={r[k]}" for k in ("estimator", "measure", "population", "comparison", "term",
                                                      "event_time", "cohort", "time") if r[k] is not None)
             report_rows.append(("did_estimates", cell, "min_clusters", "; ".join(reasons)))
-        keep.append(not reasons)
-    if rows:
-        est = est.filter(pl.Series(keep)).select([c for c in COLUMNS])
-    else:
-        est = pl.DataFrame(schema={c: pl.String for c in COLUMNS})
+        else:
+            keep.append(r)
     report = pl.DataFrame(report_rows, schema=list(REPORT_COLUMNS), orient="row") if report_rows else \
         pl.DataFrame(schema={c: pl.String for c in REPORT_COLUMNS})
-    summary += [f"{len(report_rows)} estimates left out by the minimum-cluster rule (see disclosure_report.csv)."]
+    summary = _summary_head(plan, bootstrap, seed, rules.describe()) + blocks + [
+        f"{len(report_rows)} estimates left out by the minimum-cluster rule (see disclosure_report.csv)."]
     with staged_dir(out) as tmp:
         d = tmp / "did"
         d.mkdir()
-        stamp(est, rules).write_csv(d / "estimates.csv")
+        stamp(frame(keep, SCHEMA), rules).write_csv(d / "estimates.csv")
+        frame(tests, TEST_SCHEMA).write_csv(d / "tests.csv")
         append_report(report, d / "disclosure_report.csv")  # public: "withheld"; reasons in did/internal/
         (d / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
 
 
-def _summary_block(head: str, rows: list[dict], tests: dict, no_start: int) -> list[str]:
+def _summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str) -> list[str]:
+    run, a = plan.run, plan.att_gt
+    mt = plan.multiple_testing
+    return [
+        f"socialmix did: difference-in-differences of {', '.join(run.comparisons)} vs {run.control_group}",
+        f"clusters: {run.cluster}; CRV1 with (N-1)/(N-K)*G/(G-1) (pyfixest default), t(G-1) p-values and "
+        f"pointwise 95 % intervals; att_gt: {a.control} controls, {a.base_period} base period, normal pointwise "
+        f"intervals, {bootstrap} {a.multiplier} multiplier-bootstrap draws (seed {seed}) for the uniform bands "
+        f"cb_low/cb_high; disclosure: {disclosure}",
+        f"p_ri (att_gt simple): {plan.randomization.permutations} re-dealings of the cohorts among the clusters "
+        f"(seed {plan.randomization.seed}); p_wild: "
+        + (f"wild cluster restricted bootstrap, B = {plan.wild.B}, {plan.wild.weights} weights"
+           if plan.wild.enabled else "not computed ([wild] enabled = false)")
+        + "; p_adjusted: "
+        + (f"family {mt.family!r} (att_gt simple of every measure x population x comparison), method {mt.method}"
+           if mt.enabled else "not computed ([multiple_testing] enabled = false)"),
+        f"* = the row rests on fewer than {run.few_clusters} treated clusters: CRV1 and the clustered "
+        "influence-function SE over-reject there (MacKinnon & Webb 2017); read p_ri / p_wild.",
+        "pre-trend tests (also in tests.csv): the att_gt pre-period chi2 p-value over-rejects when cohorts hold "
+        "few afdelinger; use its randomization p and the event-study F test with binned leads (docs/did.md).", ""]
+
+
+def _fmt(x: float | None, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _summary_block(head: str, rows: Rows, tests: Rows, errors: list[str], no_start: int,
+                   plan: DidPlan) -> list[str]:
     lines = [head]
     if no_start:
         lines.append(f"  {no_start} treated afdelinger without TOOL_START left out")
     for r in rows:
-        if (r["estimator"], r["term"]) in {("twfe", "treat_post"), ("att_gt", "simple")} or \
-                (r["estimator"] == "dose" and r["term"] == "dose"):
-            lines.append(f"  {r['estimator']:<12} {r['term']:<12} {r['estimate']: .4f} (se {r['se']:.4f}) "
-                         f"[{r['ci_low']: .4f}, {r['ci_high']: .4f}]  afdelinger {r['n_units']}, "
-                         f"person-years {r['n_obs']}, clusters {r['_clusters']}")
-    for name in ("event_study", "sun_abraham"):
-        if name in tests:
-            lines.append(f"  pre-trend test {name}: {_fmt_test(tests[name])}")
-    if "att_gt_pretest" in tests:
-        lines.append(f"  pre-trend test att_gt (pre-period ATT(g,t) = 0): {_fmt_test(tests['att_gt_pretest'])}")
-    lines += [f"  {k}: {v}" for k, v in tests.items() if k.endswith("_error")]
-    return lines + [""]
+        if (r["estimator"], r["term"]) in {("twfe", "treat_post"), ("att_gt", "simple"), ("dose", "dose")}:
+            few = "*" if r["n_clusters_treated"] < plan.run.few_clusters else " "
+            p_extra = "".join(f", {k} {_fmt(r[k], '.3f')}" for k in ("p_ri", "p_wild", "p_adjusted")
+                              if r[k] is not None)
+            lines.append(f" {few}{r['estimator']:<12} {r['term']:<12} {_fmt(r['estimate'], ' .4f')} "
+                         f"(se {_fmt(r['se'], '.4f')}) [{_fmt(r['ci_low'], ' .4f')}, {_fmt(r['ci_high'], ' .4f')}]"
+                         f" p {_fmt(r['p_value'], '.3f')}{p_extra}; afdelinger {r['n_units']}, person-years "
+                         f"{r['n_obs']}, clusters {r['n_clusters_treated']} treated / {r['n_clusters_control']} "
+                         "control")
+    for t in tests:
+        stat = f"F({t['df']}, {t['df2']})" if t["test"].endswith("_pretrend") else f"chi2({t['df']})"
+        extra = f" over {t['df2']} re-dealings of the cohorts" if t["test"].endswith("randomization") else ""
+        lines.append(f"  {t['test']}: {stat} = {_fmt(t['statistic'], '.3f')}, p = {_fmt(t['p_value'], '.4f')}{extra}")
+    return lines + [f"  {e}" for e in errors] + [""]

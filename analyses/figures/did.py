@@ -28,6 +28,9 @@ EVENT_TERMS = (("event_study", "event"), ("att_gt", "dynamic"), ("sun_abraham", 
 # (estimator, term) pairs of the headline table and figure: one overall effect per estimator that writes one
 # (analyses.did.run: Sun-Abraham writes event-time effects only)
 HEADLINE_TERMS = (("twfe", None), ("att_gt", "simple"))
+FEW_CLUSTERS = 10  # analyses/did/did.toml [run] few_clusters: hollow markers below this many treated clusters
+FEW_NOTE = {"en": f"Hollow markers: fewer than {FEW_CLUSTERS} treated clusters (CRV1 over-rejects; see p_ri).",
+            "da": f"Åbne markører: færre end {FEW_CLUSTERS} behandlede klynger (CRV1 afviser for ofte; se p_ri)."}
 
 
 def uniform_columns(est: pl.DataFrame) -> tuple[str, str] | None:
@@ -150,6 +153,7 @@ def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[s
     k = st.scale(kind)
     ypos = {c: len(comps) - 1 - i for i, c in enumerate(comps)}
     width = 0.5 / max(len(ests), 1)
+    any_few = False
     for ax, p in zip(axes, pops, strict=False):
         for i, e in enumerate(ests):
             r = rows.filter((pl.col("estimator") == e) & (pl.col("population") == p))
@@ -163,6 +167,12 @@ def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[s
             ax.hlines(y, lo, hi, color=es["color"], linewidth=2.0, gid=f"{e}:pointwise")
             ax.plot(v, y, linestyle="none", marker=es["marker"], color=es["color"],
                     label=lab["estimators"].get(e, e), gid=e)
+            if "n_clusters_treated" in r.columns:
+                few = (r["n_clusters_treated"].cast(pl.Int64, strict=False) < FEW_CLUSTERS).fill_null(False).to_numpy()
+                if few.any():
+                    any_few = True
+                    ax.plot(v[few], y[few], linestyle="none", marker=es["marker"], color=es["color"],
+                            markerfacecolor="white", gid=f"{e}:few_clusters")
         ax.axvline(0, color="#000000", linewidth=0.7)
         ax.set_yticks([ypos[c] for c in comps])
         ax.set_yticklabels([lab["groups"].get(c, c) for c in comps], fontsize="small")
@@ -177,7 +187,8 @@ def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[s
     fig.suptitle(lab["did_title"].format(measure=name), x=0.01, ha="left", fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
     st.grid_legend(lax, handles, names, ncols=len(names))
-    st.add_note(fig, [lab["did_note"], lab["pointwise"], lab["source"]])
+    st.add_note(fig, [lab["did_note"], lab["pointwise"]] + ([FEW_NOTE.get(lang, FEW_NOTE["en"])] if any_few else [])
+                + [lab["source"]])
     return fig
 
 

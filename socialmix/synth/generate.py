@@ -4,8 +4,9 @@ The simulation keeps one state (persons, families, afdelinger) and after each
 year writes that year's BEF, UDDA, IND and AKM files, so memory holds one
 year of output at a time. The effect enters only the outcome thresholds
 (see :mod:`socialmix.synth.outcomes`), so every ``--effect`` sees the same
-population, families and moves; ``truth.json`` is the sample average of the
-simulated ``Y1 - Y0``.
+population, families and moves; ``truth.json`` holds the estimators of
+``socialmix did`` applied to the simulated individual effects ``Y1 - Y0``
+(:mod:`socialmix.synth.truth`).
 """
 
 from __future__ import annotations
@@ -257,7 +258,7 @@ def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config:
                                            dynamics.nonwestern(cfg, pop), ids, write))
         with step("synth: truth"):
             rec = {k: np.concatenate([r[k] for r in records]) for k in records[0]}
-            estimands = truth.estimands(rec, afd, effect=effect, first_panel_year=first + 1, last_year=last)
+            estimands = truth.estimands(rec, afd, first_panel_year=first + 1, last_year=last)
             (tmp / "truth.json").write_text(json.dumps({"effect": effect, "estimands": estimands}, indent=1) + "\n")
         with step("synth: finish writing"):
             for fut in pending:

@@ -35,6 +35,23 @@ def _largest_remainder(total: int, weights: list[float]) -> np.ndarray:
     return out
 
 
+def plan_groups(rng: np.random.Generator, hp: np.ndarray, n_hp: int, targets: np.ndarray) -> np.ndarray:
+    """Tool group per study afdeling, dealt to whole helhedsplaner in proportion to the afdeling targets.
+
+    The plans are taken in random order and cut where their cumulative
+    afdeling count passes each group's target (a plan goes to the group its
+    middle afdeling falls in), so group sizes match ``targets`` to within one
+    plan. The number of draws does not depend on ``targets``.
+    """
+    size = np.bincount(hp, minlength=n_hp)
+    order = rng.permutation(n_hp)
+    mid = np.cumsum(size[order]) - size[order] / 2
+    g_of = np.minimum(np.searchsorted(np.cumsum(targets), mid, side="right"), len(targets) - 1)
+    plan_group = np.empty(n_hp, dtype=np.int8)
+    plan_group[order] = g_of
+    return plan_group[hp]
+
+
 def kom_weights(rng: np.random.Generator, cfg: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """Municipality codes and relative populations (big cities from the config, others lognormal)."""
     codes = np.asarray(cfg["codes"]["kom"], dtype=np.int16)
@@ -55,16 +72,22 @@ def afdelinger(rng: np.random.Generator, cfg: dict[str, Any], *, persons: int,
                kom: tuple[np.ndarray, np.ndarray]) -> dict[str, np.ndarray]:
     """The afdeling table as arrays: tier, tools, TOOL_START, FLEX_SHARE, capacity and addresses.
 
-    Study afdelinger come first (index 0 .. n_study-1), in random group order.
+    Study afdelinger come first (index 0 .. n_study-1); groups and TOOL_START are per helhedsplan.
     """
     h = cfg["housing"]
     n_study = study_count(cfg, persons)
     n_afd = max(round(h["afdelinger_full_scale"] * persons / h["persons_full_scale"]),
                 math.ceil(n_study / h["max_study_fraction"]))
     study = np.arange(n_afd) < n_study
-    # groups: 0 anvisning_only, 1 fleksibel_only, 2 both, 3 neither, -1 not in the study
+    # helhedsplaner first, blind to the tool labels (so the KOM a plan draws never depends on them): every plan
+    # gets one afdeling, the rest join a random plan (about 3.4 afdelinger per plan, as in the evaluation)
+    n_hp = max(1, round(n_study * h["helhedsplaner_full"] / h["study_full"]))
+    hp = np.full(n_afd, -1, dtype=np.int32)
+    hp[:n_study] = np.where(np.arange(n_study) < n_hp, np.arange(n_study), rng.integers(0, n_hp, n_study))
+    # groups: 0 anvisning_only, 1 fleksibel_only, 2 both, 3 neither, -1 not in the study; dealt to whole
+    # helhedsplaner (tools were agreed per plan: seed 002, table 6.5 and note 22)
     group = np.full(n_afd, -1, dtype=np.int8)
-    group[:n_study] = rng.permutation(np.repeat(np.arange(4), _largest_remainder(n_study, h["group_counts"])))
+    group[:n_study] = plan_groups(rng, hp[:n_study], n_hp, _largest_remainder(n_study, h["group_counts"]))
     anv = (group == 0) | (group == 2)
     flex = (group == 1) | (group == 2)
     tool = anv | flex
@@ -72,14 +95,11 @@ def afdelinger(rng: np.random.Generator, cfg: dict[str, Any], *, persons: int,
     tw = np.asarray(h["tool_start_weights"], float)
     start = years[np.minimum(np.searchsorted(np.cumsum(tw / tw.sum()), rng.random(n_afd), side="right"),
                              len(years) - 1)]
-    tool_start = np.where(tool, start, 0).astype(np.int32)
+    # one TOOL_START per helhedsplan: its afdelinger adopt together
+    tool_start = np.where(tool, start[np.maximum(hp, 0)], 0).astype(np.int32)
     a, b = h["flex_share_beta"]
     share = np.clip(rng.beta(a, b, n_afd), h["flex_share_min"], 1.0)
     flex_share = np.where(flex, share, np.nan)
-    # helhedsplaner: every plan gets one afdeling, the rest join a random plan; a plan lies in one KOM
-    n_hp = max(1, round(n_study * h["helhedsplaner_full"] / h["study_full"]))
-    hp = np.full(n_afd, -1, dtype=np.int32)
-    hp[:n_study] = np.where(np.arange(n_study) < n_hp, np.arange(n_study), rng.integers(0, n_hp, n_study))
     hp_kom = draw_kom(rng, kom, n_hp)
     afd_kom = draw_kom(rng, kom, n_afd)
     afd_kom[:n_study] = hp_kom[hp[:n_study]]

@@ -1,0 +1,110 @@
+"""Coverage of the did intervals against the synthetic truth (not CI; a few minutes per seed pair).
+
+For R seeds and each ``--effect`` (default 0 and 0.1): ``synth`` -> ``build`` ->
+``run_did`` (no bootstrap, the planted outcomes employment and education, all
+three populations) and every estimate joined by key with ``REG/truth.json``
+(the estimator itself applied to Y1 − Y0, so estimate − truth is pure sampling
+error). Per estimator (and term) and population: rows, coverage of the 95 %
+pointwise interval, mean and SD of z = (estimate − truth) / se, and for the
+att_gt simple rows the rejection rate of the randomization p-value at 5 %
+(at --effect 0 every truth is 0, so that is its size).
+
+Rows of one data set share its sampling error (the stock rows of one
+comparison move together), so the Monte Carlo error of a coverage is larger
+than the binomial one; the table gives R, the number of independent data sets.
+
+Run: ``flock /tmp/socialmix-heavy.lock .venv/bin/python -m benchmarks.coverage_did --seeds 20 --persons 60000``
+-> ``benchmarks/results/coverage_did.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "benchmarks" / "results" / "coverage_did.md"
+KEYS = ["measure", "population", "comparison", "estimator", "term", "event_time", "cohort", "time"]
+CONFIG = """
+[run]
+measures = ["employment", "education"]
+estimators = ["twfe", "event_study", "att_gt", "sun_abraham", "dose"]
+[att_gt]
+cells = false
+pretest_permutations = 0
+[randomization]
+permutations = {ri}
+"""
+
+
+def one(tmp: Path, *, persons: int, seed: int, effect: float, ri: int) -> pl.DataFrame:
+    """estimate, se, ci and truth of every planted-outcome row of one synthetic data set."""
+    from analyses.did.run import run_did
+    from panel.build import build
+    from socialmix.synth import generate
+
+    reg, out = tmp / "reg", tmp / "out"
+    for p in (reg, out):
+        shutil.rmtree(p, ignore_errors=True)
+    generate(reg, persons=persons, seed=seed, effect=effect)
+    build(reg, out, years=(2004, 2013))
+    cfg = tmp / "did.toml"
+    cfg.write_text(CONFIG.format(ri=ri))
+    run_did(out, bootstrap=0, config=cfg)
+    truth = pl.DataFrame(json.loads((reg / "truth.json").read_text())["estimands"], infer_schema_length=None)
+    est = pl.read_csv(out / "did" / "estimates.csv", infer_schema_length=None)
+    return (est.filter(pl.col("measure").is_in(["employment", "education"]) & (pl.col("se") > 0))
+            .join(truth, on=KEYS, how="inner", nulls_equal=True)
+            .with_columns(seed=pl.lit(seed), effect=pl.lit(effect)))
+
+
+def summarise(rows: pl.DataFrame) -> pl.DataFrame:
+    label = pl.when(pl.col("estimator") == "att_gt").then(pl.concat_str([pl.col("estimator"), pl.lit(" "),
+                                                                          pl.col("term")]))
+    label = label.otherwise(pl.col("estimator")).alias("estimator")
+    z = (pl.col("estimate") - pl.col("value")) / pl.col("se")
+    covered = (pl.col("ci_low") <= pl.col("value")) & (pl.col("value") <= pl.col("ci_high"))
+    keep = ~((pl.col("estimator") == "att_gt") & (pl.col("term") == "dynamic") & pl.col("event_time").is_null())
+    return (rows.filter(keep).with_columns(label, z.alias("z"), covered.alias("covered"))
+            .group_by("effect", "estimator", "population")
+            .agg(pl.len().alias("rows"), pl.col("seed").n_unique().alias("R"), pl.col("covered").mean(),
+                 pl.col("z").mean().alias("mean_z"), pl.col("z").std().alias("sd_z"),
+                 (pl.col("p_ri") < 0.05).mean().alias("p_ri_reject"))
+            .sort("effect", "estimator", "population"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seeds", type=int, default=20)
+    ap.add_argument("--first-seed", type=int, default=1)
+    ap.add_argument("--persons", type=int, default=60_000)
+    ap.add_argument("--effects", type=float, nargs="+", default=[0.0, 0.1])
+    ap.add_argument("--ri", type=int, default=99, help="randomization re-dealings for the att_gt simple rows")
+    a = ap.parse_args()
+    t0 = time.perf_counter()
+    frames = []
+    with tempfile.TemporaryDirectory(prefix="coverage_did_") as d:
+        for seed in range(a.first_seed, a.first_seed + a.seeds):
+            for effect in a.effects:
+                frames.append(one(Path(d), persons=a.persons, seed=seed, effect=effect, ri=a.ri))
+                print(f"seed {seed} effect {effect}: {frames[-1].height} rows, {time.perf_counter() - t0:.0f} s",
+                      flush=True)
+    rows = pl.concat(frames, how="diagonal_relaxed")
+    tab = summarise(rows)
+    with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
+                   tbl_rows=200, tbl_cols=-1, float_precision=3):
+        text = (f"# did coverage against the synthetic truth\n\n`python -m benchmarks.coverage_did --seeds "
+                f"{a.seeds} --persons {a.persons}`; {time.perf_counter() - t0:.0f} s wall.\n\n{tab}\n")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text, encoding="utf-8")
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
