@@ -29,20 +29,19 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from panel.schema import IN_KINDS, OUT_KINDS
 from queries.aggregate import float_columns, indicators
 from queries.dense import float_sums, long_cells, stats_from_sums, top_sums
 from queries.disclosure import Rules
-from queries.populations import group_membership
+from queries.populations import POPULATIONS, fed_by, group_membership, year_rows
 from queries.registry import Measure
 
-POPULATIONS = ("stock", "in", "out")  # population code = position
 _HH_BLOCK = 1 << 33  # > the range of hh_key shifted to >= 0 (+-2^31), so (cell, hh_key) packs into one Int64
 
 
 def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year: int, years: list[int],
           pos: np.ndarray | None, measures: Mapping[str, Measure]) -> pl.DataFrame | None:
-    """Indicator rows of the stock and in-movers of ``year`` and the out-movers of year+1, with ``cell``.
+    """Indicator rows of the populations fed by the records of ``year`` (:func:`queries.populations.year_rows`),
+    with ``cell``.
 
     One lazy query: the stock's filter, the afdeling codes and the indicators
     are fused, so the persons' columns are never copied out first. None if an
@@ -50,29 +49,12 @@ def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year:
     """
     roots = {c for m in measures.values() for e in (m.value, m.population) for c in e.meta.root_names()}
     need = [c for c in rec.columns if c in roots or c == "hh_key"]
-    parts = []
-    if year in years:
-        parts.append(rec.lazy().filter(pl.col("afdeling_id").is_not_null()).select(*need, counted="afdeling_id")
-                     .with_columns(pop=pl.lit(0, pl.Int64)))
-    for pop, y, kinds, side in ((1, year, IN_KINDS, "to_afdeling"), (2, year + 1, OUT_KINDS, "from_afdeling")):
-        if y not in years or (pop == 1 and year not in years):
-            continue
-        mv = moves.filter((pl.col("year") == y) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
-        if pos is None:
-            rows = mv.select("person_id", counted=side).join(rec.select("person_id", *need), on="person_id")
-        else:
-            pid = mv["person_id"].to_numpy()
-            r = np.full(len(pid), -1, dtype=np.int64)
-            inside = (pid >= 0) & (pid < len(pos))
-            r[inside] = pos[pid[inside]]
-            found = r >= 0
-            rows = rec.select(need)[r[found]].with_columns(counted=mv[side].filter(pl.Series(found)))
-        parts.append(rows.lazy().select(*need, "counted").with_columns(pop=pl.lit(pop, pl.Int64)))
-    if not parts:
+    if not fed_by(year, years):
         return pl.DataFrame()
+    rows = year_rows(rec, moves, record_year=year, years=years, columns=need, pos=pos)
     # a lookup expression, not a join: the rows keep their order (the float sums add them in it)
     code = pl.col("counted").replace_strict(lookup["afdeling_id"], lookup["code"], default=None, return_dtype=pl.Int64)
-    coded = pl.concat(parts).with_columns(cell=code * 3 + pl.col("pop"))
+    coded = rows.with_columns(cell=code * 3 + pl.col("pop")).drop("year")
     out = indicators(coded, ["cell"], measures).collect()
     return None if out["cell"].null_count() else out
 

@@ -31,7 +31,6 @@ from panel.errors import InputError
 from panel.progress import step
 from panel.schema import (
     HOUSEHOLD_COMPOSITION,
-    IN_KINDS,
     OUT_KINDS,
     PANEL_SCHEMA,
     household_parameters,
@@ -44,8 +43,8 @@ from queries.afdeling_dense import dense_afdeling_cells
 from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.dense import DENSE_FACTOR, household_slots, kom_population_stats, long_cells, reuse_heap
 from queries.disclosure import Rules
-from queries.household import household_columns_frame, household_key, panel_composition_usable
-from queries.populations import group_membership, panel_years
+from queries.household import composition_config, household_columns_frame, household_key
+from queries.populations import POPULATIONS, fed_by, group_membership, panel_years, year_rows
 from queries.registry import Measure, registry
 
 # Columns every run reads: cell keys and the inputs of the household composition.
@@ -82,7 +81,8 @@ def _year_records(out: Path, year: int, config: Mapping | None, *, columns: list
         keyed = lf.with_columns(household_key())
         keep = keyed.filter(pl.col("person_id").is_in(only.implode())).select("hh_key").unique()
         lf = keyed.join(keep, on="hh_key", how="semi").drop("hh_key")
-    return household_columns_frame(lf.collect(), config=config, from_panel=from_panel)
+    return household_columns_frame(lf.collect(), config=config, composition=composition_config(out),
+                                   from_panel=from_panel)
 
 
 def _label(df: pl.LazyFrame, level: str, unit: pl.Expr, population: str | None = None) -> pl.LazyFrame:
@@ -104,16 +104,6 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
     if np.count_nonzero(pos >= 0) != ind.height:  # a person_id on two rows: use the join
         return None
     return pos
-
-
-def _movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, kinds: tuple[str, ...], side: str,
-            measures: Mapping[str, Measure], population: str) -> Agg:
-    """Aggregates of the movers of ``year`` (``kinds``, counted for the ``side`` afdeling), from their records."""
-    mv = (moves.lazy().filter((pl.col("year") == year) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
-          .select("person_id", counted=pl.col(side)))
-    rows = mv.join(rec.lazy().drop("afdeling_id"), on="person_id", how="inner").rename({"counted": "afdeling_id"})
-    return aggregate(indicators(rows, ["afdeling_id"], measures), ["afdeling_id"], measures).apply(
-        lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit(population)))
 
 
 _BLOCK = 1 << 34  # > the range of hh_key (+-2^31), so (kom, hh_key) packs into one Int64
@@ -149,21 +139,17 @@ def _pool_households(kom: Agg, measures: Mapping[str, Measure]) -> Agg:
 
 def _stock_and_movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: list[int],
                       measures: Mapping[str, Measure]) -> Agg | None:
-    """Afdeling aggregates fed by the records of ``year``: its stock and in-movers, the out-movers of year+1."""
-    parts: list[Agg] = []
-    if year in years:
-        stock = aggregate(indicators(rec.lazy().filter(pl.col("afdeling_id").is_not_null()), ["afdeling_id"],
-                                     measures), ["afdeling_id"], measures)
-        parts.append(stock.apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit("stock"))))
-        parts.append(_movers(rec, moves, year=year, kinds=IN_KINDS, side="to_afdeling", measures=measures,
-                             population="in"))
-    if year + 1 in years:
-        parts.append(_movers(rec, moves, year=year + 1, kinds=OUT_KINDS, side="from_afdeling",
-                             measures=measures, population="out"))
-    if not parts:
+    """Afdeling aggregates of the populations fed by the records of ``year`` (:func:`queries.populations.year_rows`)."""
+    if not fed_by(year, years):
         return None
-    done = pl.collect_all([x for p in parts for x in p])
-    return Agg(pl.concat(done[0::2], how="diagonal_relaxed").lazy(), pl.concat(done[1::2], how="diagonal_relaxed").lazy())
+    keys = ["afdeling_id", "year", "population"]
+    rows = (year_rows(rec, moves, record_year=year, years=years, columns=[c for c in rec.columns if c != "afdeling_id"])
+            .rename({"counted": "afdeling_id"})
+            .with_columns(population=pl.col("pop").replace_strict(range(len(POPULATIONS)), POPULATIONS,
+                                                                 return_dtype=pl.String)))
+    agg = aggregate(indicators(rows, keys, measures), keys, measures)
+    sums, hh = pl.collect_all(list(agg))
+    return Agg(sums.lazy(), hh.lazy())
 
 
 def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure], rules: Rules, *,
@@ -297,8 +283,10 @@ def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measu
     """
     if afdelinger not in ("all", "study"):
         raise InputError(f"afdelinger must be 'all' or 'study', got {afdelinger!r}")
+    composition = composition_config(out)  # the panel's, as built: the one household composition
     with reuse_heap():
-        return _compute_cells(Path(out), rules=rules, measures=dict(measures or registry(config)), config=config,
+        return _compute_cells(Path(out), rules=rules,
+                              measures=dict(measures or registry(config, composition=composition)), config=config,
                               study_only=afdelinger == "study")
 
 
@@ -307,7 +295,7 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     columns = needed_columns(measures)
     years = panel_years(out)
     rec_years = record_years(out, include_base=True)
-    from_panel = panel_composition_usable(household_parameters(out), config)
+    from_panel = household_parameters(out) is not None
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
 
