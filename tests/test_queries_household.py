@@ -12,7 +12,7 @@ from queries.cells import compute_cells
 from queries.disclosure import load_rules
 from queries.household import add_household_columns, composition_config
 from queries.populations import population_rows
-from queries.registry import measure_config, registry
+from queries.registry import registry
 
 
 def test_composition_counts_every_member_of_the_year() -> None:
