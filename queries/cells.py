@@ -6,8 +6,10 @@ y+1 (measured on their year-y record), the municipal and whole-population
 stock of y. Every cell key holds the year, so each year's cells are finished
 on its own; two years are in flight at once (threads), which keeps memory to
 about two years of the panel. The steps over every person of a year use dense
-arrays indexed by household (:mod:`queries.dense`); ``dense=False`` in
-:func:`year_cells` runs the general group_by path they are tested against.
+arrays indexed by household (:mod:`queries.dense`) where the year allows it;
+:func:`choose_path` decides once per year (:class:`YearPath`), and
+``path="reference"`` in :func:`year_cells` runs the group_by path they are
+tested against. Whose rows are counted is :func:`queries.populations.year_rows`.
 
 The result (:func:`compute_cells`) is the long table ``level``, ``unit``,
 ``year``, ``population``, ``measure``, ``n``, ``value`` plus the magnitude
@@ -21,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -39,9 +42,17 @@ from panel.schema import (
     scan_moves,
     scan_panel,
 )
-from queries.afdeling_dense import dense_afdeling_cells
-from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
-from queries.dense import DENSE_FACTOR, household_slots, kom_population_stats, long_cells, reuse_heap
+from queries.afdeling_dense import dense_afdeling_cells, dense_applies
+from queries.aggregate import Agg, TopK, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
+from queries.dense import (
+    CELL_COLUMNS,
+    DENSE_FACTOR,
+    KOM_HH_BLOCK,
+    dense_kom_applies,
+    kom_population_stats,
+    long_cells,
+    reuse_heap,
+)
 from queries.disclosure import Rules
 from queries.household import composition_config, household_columns_frame, household_key
 from queries.populations import POPULATIONS, fed_by, group_membership, panel_years, year_rows
@@ -106,9 +117,6 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
     return pos
 
 
-_BLOCK = 1 << 34  # > the range of hh_key (+-2^31), so (kom, hh_key) packs into one Int64
-
-
 def _by_kom(ind: pl.DataFrame, measures: Mapping[str, Measure]) -> Agg:
     """Municipal aggregates of all persons; households are keyed by one packed Int64 (kom, hh_key).
 
@@ -116,11 +124,11 @@ def _by_kom(ind: pl.DataFrame, measures: Mapping[str, Measure]) -> Agg:
     fast as a (kom, hh_key) one; the packing is undone right after.
     """
     code = pl.col("kom").cast(pl.Int64).fill_null(-1) + 2
-    packed = ind.lazy().with_columns(hh_key=code * _BLOCK + pl.col("hh_key"))
-    kom_code = (pl.col("hh_key") + _BLOCK // 2) // _BLOCK
+    packed = ind.lazy().with_columns(hh_key=code * KOM_HH_BLOCK + pl.col("hh_key"))
+    kom_code = (pl.col("hh_key") + KOM_HH_BLOCK // 2) // KOM_HH_BLOCK
     hh = (regroup_hh(packed, [], measures)
           .with_columns(kom=pl.when(kom_code > 1).then(kom_code - 2).cast(pl.Int16),
-                        hh_key=pl.col("hh_key") - kom_code * _BLOCK))
+                        hh_key=pl.col("hh_key") - kom_code * KOM_HH_BLOCK))
     return Agg(regroup_sums(ind.lazy(), ["kom"], measures), hh)
 
 
@@ -153,7 +161,7 @@ def _stock_and_movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, year
 
 
 def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure], rules: Rules, *,
-                    fast: bool = True) -> list[pl.LazyFrame]:
+                    topk: TopK) -> list[pl.LazyFrame]:
     """Afdeling, group and the study and sector comparison cells from afdeling aggregates (any years).
 
     Pooling afdelinger re-sums each household's contributions over the
@@ -165,24 +173,24 @@ def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure]
     agg = Agg(agg.sums, agg.hh.collect().lazy())
     keys = ["year", "population"]
     return [
-        _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, fast=fast), "afdeling", pl.col("afdeling_id")),
+        _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, topk=topk), "afdeling", pl.col("afdeling_id")),
         _label(cells(regroup(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys], measures),
-                     ["group", *keys], measures, rules=rules, fast=fast), "group", pl.col("group")),
+                     ["group", *keys], measures, rules=rules, topk=topk), "group", pl.col("group")),
         _label(cells(regroup(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys, measures),
-                     keys, measures, rules=rules, fast=fast), "comparison", pl.lit("study")),
-        _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules, fast=fast), "comparison",
+                     keys, measures, rules=rules, topk=topk), "comparison", pl.lit("study")),
+        _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules, topk=topk), "comparison",
                pl.lit("sector")),
     ]
 
 
 def _kom_cells_general(ind: pl.DataFrame, measures: Mapping[str, Measure], *, year: int,
-                       rules: Rules, fast: bool = True) -> list[pl.LazyFrame]:
+                       rules: Rules, topk: TopK) -> list[pl.LazyFrame]:
     """Municipal and whole-population stock cells by group_bys (any household ids)."""
     kom = _by_kom(ind, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32))).collect()
     everyone = _pool_households(kom, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32)))
-    return [_label(cells(kom, ["kom", "year"], measures, rules=rules, fast=fast), "kom",
+    return [_label(cells(kom, ["kom", "year"], measures, rules=rules, topk=topk), "kom",
                    pl.col("kom").cast(pl.String).fill_null(KOM_UNKNOWN), "stock"),
-            _label(cells(everyone, ["year"], measures, rules=rules, fast=fast), "comparison", pl.lit("population"), "stock")]
+            _label(cells(everyone, ["year"], measures, rules=rules, topk=topk), "comparison", pl.lit("population"), "stock")]
 
 
 def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures: Mapping[str, Measure], *,
@@ -195,11 +203,7 @@ def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures:
     mags = {n: m for n, m in measures.items() if m.magnitude}
     sums, ind = pl.collect_all([regroup_sums(indicators(rec.lazy(), ["kom"], measures), ["kom"], measures,
                                              floats=False), indicators(rec.lazy(), ["kom"], mags)])
-    stats = kom_population_stats(ind, *slots, measures, rules=rules)
-    if stats is None:
-        return _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
-                                  rules=rules)
-    kom_stats, pop_stats, floats = stats  # floats: the municipal float sums, the same every run
+    kom_stats, pop_stats, floats = kom_population_stats(ind, *slots, measures, rules=rules)  # floats: the municipal float sums, the same every run
     sums = sums.join(floats, on="kom", how="left", nulls_equal=True)
     total = pl.concat([regroup_sums(sums.lazy(), [], measures, floats=False).collect(),
                        floats.drop("kom").sum()], how="horizontal")
@@ -210,33 +214,67 @@ def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures:
             _label(pop.lazy(), "comparison", pl.lit("population"), "stock")]
 
 
-CELL_COLUMNS = ["level", "unit", "year", "population", "measure", "n", "value", "units", "top1", "top2", "top_n",
-                "abs_total"]
-
-
 def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
     done = pl.collect_all([f.select([pl.col(c) if c in f.collect_schema().names() else pl.lit(None).alias(c)
                                      for c in CELL_COLUMNS]) for f in frames])
     return pl.concat(done, how="vertical_relaxed")
 
 
-def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
-               measures: Mapping[str, Measure], rules: Rules, dense: bool = True) -> pl.DataFrame:
-    """Cells fed by the records of one year (see the module docstring).
+PathName = Literal["dense", "general", "reference"]
+PATHS: tuple[str, ...] = get_args(PathName)
 
-    The person rows become measure indicators once; the municipal cells come
-    from one pass over all persons (dense household arrays when ``dense`` and
-    the household ids allow, else group_bys); the afdeling-level cells from
-    integer cell codes (:mod:`queries.afdeling_dense`) when ``dense`` and
-    every household is counted for one afdeling, else from group_bys and
-    joins on the afdeling ids.
+
+@dataclass(frozen=True)
+class YearPath:
+    """How the cells of one record year are computed: chosen once per year by :func:`choose_path`.
+
+    ``kom`` (municipal and whole-population cells) and ``afdeling`` (afdeling,
+    group, study and sector cells) are each ``dense`` (arrays indexed by
+    household and integer cell codes: :mod:`queries.dense`,
+    :mod:`queries.afdeling_dense`), ``general`` (group_bys and joins; any
+    household ids, households counted for several afdelinger) or
+    ``reference`` (general, with polars' top-k for the dominance statistics:
+    what the fast paths are tested against). ``slots``: the household slots of
+    the dense municipal cells; ``pos``: each person's row (movers gathered by
+    position) or None (joined).
     """
-    frames = _year_frames(rec, moves, afd, year=year, years=years, measures=measures, rules=rules, dense=dense)
+
+    kom: PathName
+    afdeling: PathName
+    slots: tuple[np.ndarray, int] | None = None
+    pos: np.ndarray | None = None
+
+    @property
+    def topk(self) -> TopK:
+        return "polars" if "reference" in (self.kom, self.afdeling) else "numpy"
+
+
+def choose_path(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
+                want: PathName = "dense") -> YearPath:
+    """The dense path where this year's data allow it (else general); ``want`` another to force it."""
+    if want not in PATHS:
+        raise InputError(f"path must be one of {', '.join(PATHS)}, got {want!r}")
+    if want != "dense":
+        return YearPath(want, want)
+    slots = dense_kom_applies(rec) if year in years else None
+    pos = person_rows(rec)
+    afdeling = "dense" if dense_applies(rec, moves, afd, year=year, years=years, pos=pos) else "general"
+    return YearPath("dense" if slots is not None else "general", afdeling, slots, pos)
+
+
+def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
+               measures: Mapping[str, Measure], rules: Rules, path: PathName = "dense") -> pl.DataFrame:
+    """Cells fed by the records of one year (see the module docstring), on the path :func:`choose_path` picks.
+
+    ``path="reference"`` runs the group_by path the fast ones are tested against.
+    """
+    plan = choose_path(rec, moves, afd, year=year, years=years, want=path)
+    frames = _year_frames(rec, moves, afd, year=year, years=years, measures=measures, rules=rules, plan=plan)
     return _finish(frames) if frames else pl.DataFrame()
 
 
 def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
-                 measures: Mapping[str, Measure], rules: Rules, dense: bool,
+                 measures: Mapping[str, Measure], rules: Rules, plan: YearPath,
                  study_only: bool = False) -> list[pl.LazyFrame]:
     """Municipal and afdeling-level cells of one record year, each frame collected.
 
@@ -245,20 +283,18 @@ def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, y
     """
     kom: list[pl.LazyFrame] = []
     if year in years:
-        slots = household_slots(rec) if dense else None
-        kom = (_kom_cells_dense(rec, slots, measures, year=year, rules=rules) if slots is not None
+        kom = (_kom_cells_dense(rec, plan.slots, measures, year=year, rules=rules) if plan.kom == "dense"
                else _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
-                                       rules=rules, fast=dense))
+                                       rules=rules, topk=plan.topk))
         kom = [f.collect().lazy() for f in kom]
-    if dense:
+    if plan.afdeling == "dense":
         done = dense_afdeling_cells(rec, moves, afd, year=year, years=years, measures=measures, rules=rules,
-                                   pos=person_rows(rec), study_only=study_only)
-        if done is not None:
-            return kom + ([done.lazy()] if done.height else [])
+                                    pos=plan.pos, study_only=study_only)
+        return kom + ([done.lazy()] if done.height else [])
     agg = _stock_and_movers(rec, moves, year=year, years=years, measures=measures)
     if agg is None:
         return kom
-    frames = [f.collect().lazy() for f in _afdeling_cells(agg, afd, measures, rules, fast=dense)]
+    frames = [f.collect().lazy() for f in _afdeling_cells(agg, afd, measures, rules, topk=plan.topk)]
     if study_only:
         study = afd.filter(pl.col("helhedsplan_id").is_not_null())["afdeling_id"].implode()
         frames = [f.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study)) for f in frames]
@@ -307,7 +343,8 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             rec = _year_records(out, y, config, columns=columns, only=only, from_panel=from_panel)
             near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
-            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True,
+            plan = choose_path(rec, near, afd, year=y, years=years)  # the path, chosen once for the year
+            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, plan=plan,
                                 study_only=study_only)
 
     # the base year (only its out-movers) last: it evens out the final pair of threads

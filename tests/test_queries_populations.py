@@ -132,8 +132,8 @@ def test_both_paths_take_movers_from_the_one_definition(fixture_out: Path) -> No
     args = {"moves": scan_moves(fixture_out).collect(), "afd": scan_afdelinger(fixture_out).collect(), "year": 2010,
             "years": [2010, 2011], "measures": registry(), "rules": load_rules("dst")}
     key = ["level", "unit", "year", "population", "measure"]
-    dense = year_cells(rec, dense=True, **args).sort(key)
-    general = year_cells(rec, dense=False, **args).sort(key)
+    dense = year_cells(rec, path="dense", **args).sort(key)
+    general = year_cells(rec, path="reference", **args).sort(key)
     assert dense.select(*key, "n").equals(general.select(*key, "n"))
     out_a = dense.filter(level="afdeling", unit="A", population="out", measure="non_western")
     assert out_a.select("year", "n", "value").rows() == [(2011, 1, 1.0)]  # p5, non-Western, left A in 2011
