@@ -137,3 +137,21 @@ def test_both_paths_take_movers_from_the_one_definition(fixture_out: Path) -> No
     assert dense.select(*key, "n").equals(general.select(*key, "n"))
     out_a = dense.filter(level="afdeling", unit="A", population="out", measure="non_western")
     assert out_a.select("year", "n", "value").rows() == [(2011, 1, 1.0)]  # p5, non-Western, left A in 2011
+
+
+def test_flow_decomposition_counts_the_same_movers(synth_out: Path) -> None:
+    """The flows take movers from the record pairs (queries.flows.base.pairs), not from moves.parquet; their
+    in-movers plus immigrants (n_I + n_M, sums s_I + s_M) and out-movers (n_O, s_O) are the populations' in and out."""
+    from queries.flows import flow_tables
+
+    dec = flow_tables(synth_out)["decomposition"].filter(pl.col("level") == "afdeling")
+    cells = compute_cells(synth_out, rules=load_rules("dst")).filter(level="afdeling")
+    key = ["unit", "year", "measure"]
+    for pop, n, s in (("in", pl.col("n_I") + pl.col("n_M"), pl.col("s_I") + pl.col("s_M")),
+                      ("out", pl.col("n_O"), pl.col("s_O"))):
+        flow = dec.select(*key, n_flow=n, s_flow=s)
+        pub = cells.filter(population=pop).select(*key, "n", s=pl.col("n") * pl.col("value"))
+        j = flow.join(pub, on=key, how="left").with_columns(pl.col("n").fill_null(0), pl.col("s").fill_null(0.0))
+        assert j.height > 100 and j.filter(pl.col("n") > 0).height > 100
+        assert (j["n_flow"] == j["n"]).all(), pop
+        assert ((j["s_flow"] - j["s"]).abs() <= 1e-6 * (1 + j["s"].abs())).all(), pop
