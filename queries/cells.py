@@ -45,7 +45,7 @@ from panel.schema import (
 from queries.afdeling_dense import dense_afdeling_cells, dense_applies
 from queries.aggregate import Agg, TopK, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
 from queries.dense import (
-    CELL_COLUMNS,
+    CELL_SCHEMA,
     DENSE_FACTOR,
     KOM_HH_BLOCK,
     dense_kom_applies,
@@ -215,9 +215,11 @@ def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures:
 
 
 def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
-    done = pl.collect_all([f.select([pl.col(c) if c in f.collect_schema().names() else pl.lit(None).alias(c)
-                                     for c in CELL_COLUMNS]) for f in frames])
-    return pl.concat(done, how="vertical_relaxed")
+    """The frames as one long cell table of :data:`queries.dense.CELL_SCHEMA` (each cast before the concat,
+    so the year tables of :func:`compute_cells` concatenate without another copy)."""
+    done = pl.collect_all([f.select([(pl.col(c) if c in f.collect_schema().names() else pl.lit(None)).cast(t).alias(c)
+                                     for c, t in CELL_SCHEMA.items()]) for f in frames])
+    return pl.concat(done, how="vertical")
 
 
 PathName = Literal["dense", "general", "reference"]
@@ -335,7 +337,7 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
 
-    def one_year(y: int) -> list[pl.LazyFrame]:
+    def one_year(y: int) -> pl.DataFrame | None:
         with step(f"measures: records of {y}"):
             only = None
             if y not in years:  # base year: only the out-movers of the first year (and their households)
@@ -344,17 +346,16 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
             plan = choose_path(rec, near, afd, year=y, years=years)  # the path, chosen once for the year
-            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, plan=plan,
-                                study_only=study_only)
+            frames = _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, plan=plan,
+                                  study_only=study_only)
+            return _finish(frames) if frames else None  # finished in its thread: only its cells stay
 
     # the base year (only its out-movers) last: it evens out the final pair of threads
     todo = sorted((y for y in rec_years if y in years or y + 1 in years), key=lambda y: (y not in years, y))
     # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps
     with ThreadPoolExecutor(max_workers=YEAR_THREADS) as pool:
-        frames = [f for kom in pool.map(one_year, todo) for f in kom]
-    table = _finish(frames)
-    return table.with_columns(pl.col("year").cast(pl.Int32), pl.col("n").cast(pl.Int64),
-                              pl.col("units").cast(pl.Int64))
+        tables = [t for t in pool.map(one_year, todo) if t is not None]
+    return pl.concat(tables, how="vertical")
 
 
 def afdeling_year_cells(out: str | Path, *, measures: Mapping[str, Measure] | None = None,

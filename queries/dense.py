@@ -33,8 +33,9 @@ DENSE_FACTOR = 4
 # Int64, so a group_by on a pair becomes a one-column group_by (about twice as fast)
 KOM_HH_BLOCK = 1 << 34
 CELL_HH_BLOCK = 1 << 33  # used with hh_key shifted to >= 0
-CELL_COLUMNS = ("level", "unit", "year", "population", "measure", "n", "value", "units", "top1", "top2", "top_n",
-                "abs_total")  # the long cell table of queries.cells
+CELL_SCHEMA = {"level": pl.String, "unit": pl.String, "year": pl.Int32, "population": pl.String,
+               "measure": pl.String, "n": pl.Int64, "value": pl.Float64, "units": pl.Int64, "top1": pl.Float64,
+               "top2": pl.Float64, "top_n": pl.Float64, "abs_total": pl.Float64}  # the long cells of queries.cells
 
 
 def count_col(name: str) -> str:
