@@ -202,26 +202,45 @@ def convictions(kraf: pl.DataFrame, counted: list[list[int]]) -> pl.DataFrame:
             .sort("PNR_h"))
 
 
+COMPOSITION_FLAGS = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_rs")
+
+
+def composition_flags(hd: dict, *, socio: pl.Expr | None = None) -> dict[str, pl.Expr]:
+    """Per person, whether they count in each household composition column: THE definition.
+
+    ``hd`` is ``[derive.household]`` of the register config (the only place its
+    parameters live); ``socio`` the AKM category (default ``socio_category``).
+    The build sums these over each household (:func:`household_composition`);
+    :mod:`queries.household` sums the same flags for panels written before the
+    build did. ``hh_rs``: a member aged within ``resource_strong_ages`` is in
+    one of ``resource_strong_socio``.
+    """
+    age = pl.col("age")
+    socio = pl.col("socio_category") if socio is None else socio
+    lo, hi = hd["resource_strong_ages"]
+    flags = {
+        "hh_adults": age >= hd["adult_age"],
+        "hh_n14": age >= hd["equivalence_adult_age"],
+        "hh_u14": age < hd["equivalence_adult_age"],
+        "hh_children": age < hd["child_age"],
+        "hh_rs": age.is_between(lo, hi) & socio.is_in(hd["resource_strong_socio"]),
+    }
+    return {name: flag.fill_null(False) for name, flag in flags.items()}
+
+
 def household_composition(hd: dict) -> list[pl.Expr]:
     """Members of the person's household by age band, and whether one is resource-strong (window sums).
 
     Computed here, where the household windows are taken anyway, so the
     measures need not count every household of every year again.
     """
-    age = pl.col("age")
-    lo, hi = hd["resource_strong_ages"]
-    rs = (age.is_between(lo, hi) & pl.col("SOCIO").is_in(hd["resource_strong_socio"])).fill_null(False)
+    flags = composition_flags(hd, socio=pl.col("SOCIO"))
 
     def members(flag: pl.Expr) -> pl.Expr:  # (a boolean window sum is ~10x slower than an integer one)
         return flag.cast(pl.Int16).sum().over("_hh").cast(pl.Int16)
 
-    return [
-        members(age >= hd["adult_age"]).alias("hh_adults"),
-        members(age >= hd["equivalence_adult_age"]).alias("hh_n14"),
-        members(age < hd["equivalence_adult_age"]).alias("hh_u14"),
-        members(age < hd["child_age"]).alias("hh_children"),
-        (rs.cast(pl.Int8).max().over("_hh") > 0).alias("hh_rs"),
-    ]
+    return [*(members(flags[c]).alias(c) for c in COMPOSITION_FLAGS if c != "hh_rs"),
+            (flags["hh_rs"].cast(pl.Int8).max().over("_hh") > 0).alias("hh_rs")]
 
 
 def year_counts(py: pl.DataFrame) -> dict[str, int]:

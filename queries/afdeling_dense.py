@@ -17,8 +17,8 @@ and their counts and totals, not from the households again.
 Pooling afdelinger (groups, study, sector) re-sums a household over the
 afdelinger it is counted for. When every household is counted for one
 afdeling per population -- nearly always -- that re-sum leaves its rows as
-they are; otherwise :func:`dense_afdeling_cells` returns None and the caller
-takes the general path. The same cells as the general path (tested in
+they are; otherwise the general path runs (decided once per year,
+:func:`dense_applies`). The same cells as the general path (tested in
 ``tests/test_queries_speed_paths.py``).
 """
 
@@ -29,66 +29,69 @@ from collections.abc import Mapping
 import numpy as np
 import polars as pl
 
-from panel.schema import IN_KINDS, OUT_KINDS
 from queries.aggregate import float_columns, indicators
-from queries.dense import float_sums, long_cells, stats_from_sums, top_sums
+from queries.dense import CELL_HH_BLOCK, count_col, float_sums, long_cells, stats_from_sums, sum_col, top_sums
 from queries.disclosure import Rules
-from queries.populations import group_membership
+from queries.populations import POPULATIONS, fed_by, group_membership, year_rows
 from queries.registry import Measure
 
-POPULATIONS = ("stock", "in", "out")  # population code = position
-_HH_BLOCK = 1 << 33  # > the range of hh_key shifted to >= 0 (+-2^31), so (cell, hh_key) packs into one Int64
+
+def afdeling_codes(afd: pl.DataFrame) -> pl.DataFrame:
+    """``afdeling_id`` -> ``code``: the afdeling's row in the afdeling table (cell = code * 3 + population)."""
+    ids = afd["afdeling_id"]
+    return pl.DataFrame({"afdeling_id": ids, "code": pl.Series(np.arange(len(ids)), dtype=pl.Int64)})
+
+
+def _cell(lookup: pl.DataFrame) -> pl.Expr:
+    # a lookup expression, not a join: the rows keep their order (the float sums add them in it)
+    code = pl.col("counted").replace_strict(lookup["afdeling_id"], lookup["code"], default=None,
+                                            return_dtype=pl.Int64)
+    return (code * 3 + pl.col("pop")).alias("cell")
+
+
+def dense_applies(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
+                  pos: np.ndarray | None) -> bool:
+    """Whether :func:`dense_afdeling_cells` may run for this record year (decided before, not after, the work).
+
+    It needs every afdeling counted for in the afdeling table, and every
+    household counted for one afdeling per population: pooling (groups,
+    study, sector) then leaves a household's rows as they are instead of
+    re-summing them over its afdelinger.
+    """
+    rows = year_rows(rec, moves, record_year=year, years=years, columns=["hh_key"], pos=pos)
+    cell = rows.select(_cell(afdeling_codes(afd)), "pop", "hh_key").collect()
+    if cell["cell"].null_count():
+        return False
+    shifted = cell["hh_key"] + (1 << 31)  # (a hash set of packed keys: about 4x faster than is_duplicated)
+    per_cell = (cell["cell"] * CELL_HH_BLOCK + shifted).n_unique()
+    return per_cell == (cell["pop"] * CELL_HH_BLOCK + shifted).n_unique()
 
 
 def _rows(rec: pl.DataFrame, moves: pl.DataFrame, lookup: pl.DataFrame, *, year: int, years: list[int],
-          pos: np.ndarray | None, measures: Mapping[str, Measure]) -> pl.DataFrame | None:
-    """Indicator rows of the stock and in-movers of ``year`` and the out-movers of year+1, with ``cell``.
+          pos: np.ndarray | None, measures: Mapping[str, Measure]) -> pl.DataFrame:
+    """Indicator rows of the populations fed by the records of ``year`` (:func:`queries.populations.year_rows`),
+    with ``cell``.
 
     One lazy query: the stock's filter, the afdeling codes and the indicators
-    are fused, so the persons' columns are never copied out first. None if an
-    afdeling id is missing from the afdeling table.
+    are fused, so the persons' columns are never copied out first.
     """
     roots = {c for m in measures.values() for e in (m.value, m.population) for c in e.meta.root_names()}
     need = [c for c in rec.columns if c in roots or c == "hh_key"]
-    parts = []
-    if year in years:
-        parts.append(rec.lazy().filter(pl.col("afdeling_id").is_not_null()).select(*need, counted="afdeling_id")
-                     .with_columns(pop=pl.lit(0, pl.Int64)))
-    for pop, y, kinds, side in ((1, year, IN_KINDS, "to_afdeling"), (2, year + 1, OUT_KINDS, "from_afdeling")):
-        if y not in years or (pop == 1 and year not in years):
-            continue
-        mv = moves.filter((pl.col("year") == y) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
-        if pos is None:
-            rows = mv.select("person_id", counted=side).join(rec.select("person_id", *need), on="person_id")
-        else:
-            pid = mv["person_id"].to_numpy()
-            r = np.full(len(pid), -1, dtype=np.int64)
-            inside = (pid >= 0) & (pid < len(pos))
-            r[inside] = pos[pid[inside]]
-            found = r >= 0
-            rows = rec.select(need)[r[found]].with_columns(counted=mv[side].filter(pl.Series(found)))
-        parts.append(rows.lazy().select(*need, "counted").with_columns(pop=pl.lit(pop, pl.Int64)))
-    if not parts:
-        return pl.DataFrame()
-    # a lookup expression, not a join: the rows keep their order (the float sums add them in it)
-    code = pl.col("counted").replace_strict(lookup["afdeling_id"], lookup["code"], default=None, return_dtype=pl.Int64)
-    coded = pl.concat(parts).with_columns(cell=code * 3 + pl.col("pop"))
-    out = indicators(coded, ["cell"], measures).collect()
-    return None if out["cell"].null_count() else out
+    rows = year_rows(rec, moves, record_year=year, years=years, columns=need, pos=pos)
+    return indicators(rows.with_columns(_cell(lookup)).drop("year"), ["cell"], measures).collect()
 
 
 def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int,
                         years: list[int], measures: Mapping[str, Measure], rules: Rules,
-                        pos: np.ndarray | None = None, study_only: bool = False) -> pl.DataFrame | None:
+                        pos: np.ndarray | None = None, study_only: bool = False) -> pl.DataFrame:
     """Afdeling, group and study/sector comparison cells fed by the records of ``year``.
 
     ``rec`` has the household columns (``hh_key``); ``pos`` is
     :func:`queries.cells.person_rows` of ``rec`` (movers gathered by position)
     or None (joined); ``study_only``: afdeling-level rows for the study
-    afdelinger only. Returns the cell columns of :mod:`queries.cells`, or
-    None when the general path is needed (an afdeling id missing from the
-    afdeling table, or a household counted for two afdelinger in one
-    population).
+    afdelinger only. Returns the cell columns of :mod:`queries.cells`. Only
+    for a year where :func:`dense_applies` (:func:`queries.cells.choose_path`
+    asks it once per year).
 
     Examples
     --------
@@ -96,27 +99,23 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
     ...                              measures=registry(), rules=load_rules("dst"))  # doctest: +SKIP
     """
     ids = afd["afdeling_id"]
-    lookup = pl.DataFrame({"afdeling_id": ids, "code": pl.Series(np.arange(len(ids)), dtype=pl.Int64)})
+    lookup = afdeling_codes(afd)
+    if not fed_by(year, years):
+        return pl.DataFrame()
     rows = _rows(rec, moves, lookup, year=year, years=years, pos=pos, measures=measures)
-    if rows is None:
-        return None
     if rows.height == 0:
         return pl.DataFrame()
     mags = [n for n, m in measures.items() if m.magnitude]
     flo = float_columns(measures)  # summed by float_sums in row order below, not by the group_bys
-    value_cols = [c for n in measures for c in (f"k|{n}", f"c|{n}") if c not in flo]
+    value_cols = [c for n in measures for c in (count_col(n), sum_col(n)) if c not in flo]
     sums_lf = rows.lazy().group_by("cell").agg([pl.col(c).sum() for c in value_cols])
     # households: a plain group_by. Its float sums feed only the dominance statistics, which never leave;
     # a last-digit difference between runs could matter only at a share equal to its limit to the last
     # digit. (A stable sort + np.add.reduceat made them repeatable too, at +0.3 s on the whole population.)
-    hh_lf = (rows.lazy().with_columns(_k=pl.col("cell") * _HH_BLOCK + pl.col("hh_key") + (1 << 31))
-             .group_by("_k").agg([pl.col(c).sum() for n in mags for c in (f"k|{n}", f"c|{n}")])
-             .with_columns(cell=pl.col("_k") // _HH_BLOCK, hh_key=pl.col("_k") % _HH_BLOCK - (1 << 31)).drop("_k"))
+    hh_lf = (rows.lazy().with_columns(_k=pl.col("cell") * CELL_HH_BLOCK + pl.col("hh_key") + (1 << 31))
+             .group_by("_k").agg([pl.col(c).sum() for n in mags for c in (count_col(n), sum_col(n))])
+             .with_columns(cell=pl.col("_k") // CELL_HH_BLOCK, hh_key=pl.col("_k") % CELL_HH_BLOCK - (1 << 31)).drop("_k"))
     sums, hh = pl.collect_all([sums_lf, hh_lf])
-    # a household in two cells of one population (two afdelinger) would need re-summing when pooled
-    pop_hh = (hh["cell"] % 3) * _HH_BLOCK + hh["hh_key"]
-    if pop_hh.n_unique() != len(pop_hh):  # (a hash set: about 4x faster than is_duplicated)
-        return None
     n_afd = len(ids)
     study = lookup.filter(afd["helhedsplan_id"].is_not_null())["code"]
     units, pairs = _pooled_units(afd, lookup, study)
@@ -178,8 +177,8 @@ def _stats(hh: pl.DataFrame, name: str, n_cells: int, pair_cell: np.ndarray, poo
     afdeling cell's k largest values, not its households again.
     """
     ks = list(range(1, max(2, rules.dominance_n) + 1))
-    sel = (hh[f"k|{name}"] > 0).to_numpy() & hh[f"c|{name}"].is_not_null().to_numpy()
-    cell, a = hh["cell"].to_numpy()[sel], np.abs(hh[f"c|{name}"].to_numpy()[sel])
+    sel = (hh[count_col(name)] > 0).to_numpy() & hh[sum_col(name)].is_not_null().to_numpy()
+    cell, a = hh["cell"].to_numpy()[sel], np.abs(hh[sum_col(name)].to_numpy()[sel])
     prefix = top_sums(cell, a, n_cells, ks)
     values = np.diff(np.column_stack([np.zeros(n_cells), *(prefix[k] for k in ks)]), axis=1)  # k-th largest
     units = np.bincount(cell, minlength=n_cells)

@@ -17,21 +17,15 @@ high-cardinality group_by narrow (speed at whole-population scale).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import polars as pl
 
-from queries.dense import household_stats
+from queries.dense import count_col, household_stats, sum_col
 from queries.disclosure import Rules, magnitude_stats
 from queries.registry import Measure
 
-
-def _k(name: str) -> str:
-    return f"k|{name}"
-
-
-def _c(name: str) -> str:
-    return f"c|{name}"
+_k, _c = count_col, sum_col  # the column names of queries.dense (short names for the many uses here)
 
 
 def _cols(measures: Mapping[str, Measure], *, magnitude_only: bool = False) -> list[str]:
@@ -160,19 +154,24 @@ def regroup(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure]) -> A
     return Agg(regroup_sums(agg.sums, keys, measures), regroup_hh(agg.hh, keys, measures))
 
 
+TopK = Literal["numpy", "polars"]
+
+
 def cells(agg: Agg, keys: Sequence[str], measures: Mapping[str, Measure], *, rules: Rules,
-          fast: bool = True) -> pl.LazyFrame:
+          topk: TopK = "numpy") -> pl.LazyFrame:
     """Long cell table: ``keys`` + measure, n, value (+ magnitude statistics).
 
     ``agg`` must already be at the granularity of ``keys``. Only cells with at
     least one person counted are rows. Shares and means are s / n, sums are s.
     Magnitude measures carry ``units``, ``top1``, ``top2``, ``top_n``,
-    ``abs_total`` for :func:`queries.disclosure.protect`; with ``fast`` they
-    are computed eagerly by :func:`queries.dense.household_stats` (no
-    top-k per group; the household table is collected once here).
+    ``abs_total`` for :func:`queries.disclosure.protect`; with ``topk="numpy"``
+    they are computed eagerly by :func:`queries.dense.household_stats` (no
+    top-k per group; the household table is collected once here), with
+    ``"polars"`` by polars' top_k per group (the reference they are tested against).
     """
     keys = list(keys)
     mags = {name: (_k(name), _c(name)) for name, m in measures.items() if m.magnitude}
+    fast = topk == "numpy"
     stats_of = household_stats(agg.hh.collect(), keys, mags, rules=rules) if fast and mags else {}
     wide = regroup_sums(agg.sums, keys, measures)
     parts = []

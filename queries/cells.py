@@ -6,8 +6,10 @@ y+1 (measured on their year-y record), the municipal and whole-population
 stock of y. Every cell key holds the year, so each year's cells are finished
 on its own; two years are in flight at once (threads), which keeps memory to
 about two years of the panel. The steps over every person of a year use dense
-arrays indexed by household (:mod:`queries.dense`); ``dense=False`` in
-:func:`year_cells` runs the general group_by path they are tested against.
+arrays indexed by household (:mod:`queries.dense`) where the year allows it;
+:func:`choose_path` decides once per year (:class:`YearPath`), and
+``path="reference"`` in :func:`year_cells` runs the group_by path they are
+tested against. Whose rows are counted is :func:`queries.populations.year_rows`.
 
 The result (:func:`compute_cells`) is the long table ``level``, ``unit``,
 ``year``, ``population``, ``measure``, ``n``, ``value`` plus the magnitude
@@ -21,8 +23,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 import numpy as np
 import polars as pl
@@ -31,7 +34,6 @@ from panel.errors import InputError
 from panel.progress import step, track
 from panel.schema import (
     HOUSEHOLD_COMPOSITION,
-    IN_KINDS,
     OUT_KINDS,
     PANEL_SCHEMA,
     household_parameters,
@@ -40,12 +42,20 @@ from panel.schema import (
     scan_moves,
     scan_panel,
 )
-from queries.afdeling_dense import dense_afdeling_cells
-from queries.aggregate import Agg, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
-from queries.dense import DENSE_FACTOR, household_slots, kom_population_stats, long_cells, reuse_heap
+from queries.afdeling_dense import dense_afdeling_cells, dense_applies
+from queries.aggregate import Agg, TopK, aggregate, cells, indicators, regroup, regroup_hh, regroup_sums
+from queries.dense import (
+    CELL_SCHEMA,
+    DENSE_FACTOR,
+    KOM_HH_BLOCK,
+    dense_kom_applies,
+    kom_population_stats,
+    long_cells,
+    reuse_heap,
+)
 from queries.disclosure import Rules
-from queries.household import household_columns_frame, household_key, panel_composition_usable
-from queries.populations import group_membership, panel_years
+from queries.household import composition_config, household_columns_frame, household_key
+from queries.populations import POPULATIONS, fed_by, group_membership, panel_years, year_rows
 from queries.registry import Measure, registry
 
 # Columns every run reads: cell keys and the inputs of the household composition.
@@ -82,7 +92,8 @@ def _year_records(out: Path, year: int, config: Mapping | None, *, columns: list
         keyed = lf.with_columns(household_key())
         keep = keyed.filter(pl.col("person_id").is_in(only.implode())).select("hh_key").unique()
         lf = keyed.join(keep, on="hh_key", how="semi").drop("hh_key")
-    return household_columns_frame(lf.collect(), config=config, from_panel=from_panel)
+    return household_columns_frame(lf.collect(), config=config, composition=composition_config(out),
+                                   from_panel=from_panel)
 
 
 def _label(df: pl.LazyFrame, level: str, unit: pl.Expr, population: str | None = None) -> pl.LazyFrame:
@@ -106,19 +117,6 @@ def person_rows(ind: pl.DataFrame) -> np.ndarray | None:
     return pos
 
 
-def _movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, kinds: tuple[str, ...], side: str,
-            measures: Mapping[str, Measure], population: str) -> Agg:
-    """Aggregates of the movers of ``year`` (``kinds``, counted for the ``side`` afdeling), from their records."""
-    mv = (moves.lazy().filter((pl.col("year") == year) & pl.col("kind").is_in(kinds) & pl.col(side).is_not_null())
-          .select("person_id", counted=pl.col(side)))
-    rows = mv.join(rec.lazy().drop("afdeling_id"), on="person_id", how="inner").rename({"counted": "afdeling_id"})
-    return aggregate(indicators(rows, ["afdeling_id"], measures), ["afdeling_id"], measures).apply(
-        lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit(population)))
-
-
-_BLOCK = 1 << 34  # > the range of hh_key (+-2^31), so (kom, hh_key) packs into one Int64
-
-
 def _by_kom(ind: pl.DataFrame, measures: Mapping[str, Measure]) -> Agg:
     """Municipal aggregates of all persons; households are keyed by one packed Int64 (kom, hh_key).
 
@@ -126,11 +124,11 @@ def _by_kom(ind: pl.DataFrame, measures: Mapping[str, Measure]) -> Agg:
     fast as a (kom, hh_key) one; the packing is undone right after.
     """
     code = pl.col("kom").cast(pl.Int64).fill_null(-1) + 2
-    packed = ind.lazy().with_columns(hh_key=code * _BLOCK + pl.col("hh_key"))
-    kom_code = (pl.col("hh_key") + _BLOCK // 2) // _BLOCK
+    packed = ind.lazy().with_columns(hh_key=code * KOM_HH_BLOCK + pl.col("hh_key"))
+    kom_code = (pl.col("hh_key") + KOM_HH_BLOCK // 2) // KOM_HH_BLOCK
     hh = (regroup_hh(packed, [], measures)
           .with_columns(kom=pl.when(kom_code > 1).then(kom_code - 2).cast(pl.Int16),
-                        hh_key=pl.col("hh_key") - kom_code * _BLOCK))
+                        hh_key=pl.col("hh_key") - kom_code * KOM_HH_BLOCK))
     return Agg(regroup_sums(ind.lazy(), ["kom"], measures), hh)
 
 
@@ -149,25 +147,21 @@ def _pool_households(kom: Agg, measures: Mapping[str, Measure]) -> Agg:
 
 def _stock_and_movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, years: list[int],
                       measures: Mapping[str, Measure]) -> Agg | None:
-    """Afdeling aggregates fed by the records of ``year``: its stock and in-movers, the out-movers of year+1."""
-    parts: list[Agg] = []
-    if year in years:
-        stock = aggregate(indicators(rec.lazy().filter(pl.col("afdeling_id").is_not_null()), ["afdeling_id"],
-                                     measures), ["afdeling_id"], measures)
-        parts.append(stock.apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32), population=pl.lit("stock"))))
-        parts.append(_movers(rec, moves, year=year, kinds=IN_KINDS, side="to_afdeling", measures=measures,
-                             population="in"))
-    if year + 1 in years:
-        parts.append(_movers(rec, moves, year=year + 1, kinds=OUT_KINDS, side="from_afdeling",
-                             measures=measures, population="out"))
-    if not parts:
+    """Afdeling aggregates of the populations fed by the records of ``year`` (:func:`queries.populations.year_rows`)."""
+    if not fed_by(year, years):
         return None
-    done = pl.collect_all([x for p in parts for x in p])
-    return Agg(pl.concat(done[0::2], how="diagonal_relaxed").lazy(), pl.concat(done[1::2], how="diagonal_relaxed").lazy())
+    keys = ["afdeling_id", "year", "population"]
+    rows = (year_rows(rec, moves, record_year=year, years=years, columns=[c for c in rec.columns if c != "afdeling_id"])
+            .rename({"counted": "afdeling_id"})
+            .with_columns(population=pl.col("pop").replace_strict(range(len(POPULATIONS)), POPULATIONS,
+                                                                 return_dtype=pl.String)))
+    agg = aggregate(indicators(rows, keys, measures), keys, measures)
+    sums, hh = pl.collect_all(list(agg))
+    return Agg(sums.lazy(), hh.lazy())
 
 
 def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure], rules: Rules, *,
-                    fast: bool = True) -> list[pl.LazyFrame]:
+                    topk: TopK) -> list[pl.LazyFrame]:
     """Afdeling, group and the study and sector comparison cells from afdeling aggregates (any years).
 
     Pooling afdelinger re-sums each household's contributions over the
@@ -179,24 +173,24 @@ def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure]
     agg = Agg(agg.sums, agg.hh.collect().lazy())
     keys = ["year", "population"]
     return [
-        _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, fast=fast), "afdeling", pl.col("afdeling_id")),
+        _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, topk=topk), "afdeling", pl.col("afdeling_id")),
         _label(cells(regroup(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys], measures),
-                     ["group", *keys], measures, rules=rules, fast=fast), "group", pl.col("group")),
+                     ["group", *keys], measures, rules=rules, topk=topk), "group", pl.col("group")),
         _label(cells(regroup(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys, measures),
-                     keys, measures, rules=rules, fast=fast), "comparison", pl.lit("study")),
-        _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules, fast=fast), "comparison",
+                     keys, measures, rules=rules, topk=topk), "comparison", pl.lit("study")),
+        _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules, topk=topk), "comparison",
                pl.lit("sector")),
     ]
 
 
 def _kom_cells_general(ind: pl.DataFrame, measures: Mapping[str, Measure], *, year: int,
-                       rules: Rules, fast: bool = True) -> list[pl.LazyFrame]:
+                       rules: Rules, topk: TopK) -> list[pl.LazyFrame]:
     """Municipal and whole-population stock cells by group_bys (any household ids)."""
     kom = _by_kom(ind, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32))).collect()
     everyone = _pool_households(kom, measures).apply(lambda lf: lf.with_columns(year=pl.lit(year, pl.Int32)))
-    return [_label(cells(kom, ["kom", "year"], measures, rules=rules, fast=fast), "kom",
+    return [_label(cells(kom, ["kom", "year"], measures, rules=rules, topk=topk), "kom",
                    pl.col("kom").cast(pl.String).fill_null(KOM_UNKNOWN), "stock"),
-            _label(cells(everyone, ["year"], measures, rules=rules, fast=fast), "comparison", pl.lit("population"), "stock")]
+            _label(cells(everyone, ["year"], measures, rules=rules, topk=topk), "comparison", pl.lit("population"), "stock")]
 
 
 def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures: Mapping[str, Measure], *,
@@ -209,11 +203,7 @@ def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures:
     mags = {n: m for n, m in measures.items() if m.magnitude}
     sums, ind = pl.collect_all([regroup_sums(indicators(rec.lazy(), ["kom"], measures), ["kom"], measures,
                                              floats=False), indicators(rec.lazy(), ["kom"], mags)])
-    stats = kom_population_stats(ind, *slots, measures, rules=rules)
-    if stats is None:
-        return _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
-                                  rules=rules)
-    kom_stats, pop_stats, floats = stats  # floats: the municipal float sums, the same every run
+    kom_stats, pop_stats, floats = kom_population_stats(ind, *slots, measures, rules=rules)  # floats: the municipal float sums, the same every run
     sums = sums.join(floats, on="kom", how="left", nulls_equal=True)
     total = pl.concat([regroup_sums(sums.lazy(), [], measures, floats=False).collect(),
                        floats.drop("kom").sum()], how="horizontal")
@@ -224,33 +214,69 @@ def _kom_cells_dense(rec: pl.DataFrame, slots: tuple[np.ndarray, int], measures:
             _label(pop.lazy(), "comparison", pl.lit("population"), "stock")]
 
 
-CELL_COLUMNS = ["level", "unit", "year", "population", "measure", "n", "value", "units", "top1", "top2", "top_n",
-                "abs_total"]
-
-
 def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
-    done = pl.collect_all([f.select([pl.col(c) if c in f.collect_schema().names() else pl.lit(None).alias(c)
-                                     for c in CELL_COLUMNS]) for f in frames])
-    return pl.concat(done, how="vertical_relaxed")
+    """The frames as one long cell table of :data:`queries.dense.CELL_SCHEMA` (each cast before the concat,
+    so the year tables of :func:`compute_cells` concatenate without another copy)."""
+    done = pl.collect_all([f.select([(pl.col(c) if c in f.collect_schema().names() else pl.lit(None)).cast(t).alias(c)
+                                     for c, t in CELL_SCHEMA.items()]) for f in frames])
+    return pl.concat(done, how="vertical")
+
+
+PathName = Literal["dense", "general", "reference"]
+PATHS: tuple[str, ...] = get_args(PathName)
+
+
+@dataclass(frozen=True)
+class YearPath:
+    """How the cells of one record year are computed: chosen once per year by :func:`choose_path`.
+
+    ``kom`` (municipal and whole-population cells) and ``afdeling`` (afdeling,
+    group, study and sector cells) are each ``dense`` (arrays indexed by
+    household and integer cell codes: :mod:`queries.dense`,
+    :mod:`queries.afdeling_dense`), ``general`` (group_bys and joins; any
+    household ids, households counted for several afdelinger) or
+    ``reference`` (general, with polars' top-k for the dominance statistics:
+    what the fast paths are tested against). ``slots``: the household slots of
+    the dense municipal cells; ``pos``: each person's row (movers gathered by
+    position) or None (joined).
+    """
+
+    kom: PathName
+    afdeling: PathName
+    slots: tuple[np.ndarray, int] | None = None
+    pos: np.ndarray | None = None
+
+    @property
+    def topk(self) -> TopK:
+        return "polars" if "reference" in (self.kom, self.afdeling) else "numpy"
+
+
+def choose_path(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
+                want: PathName = "dense") -> YearPath:
+    """The dense path where this year's data allow it (else general); ``want`` another to force it."""
+    if want not in PATHS:
+        raise InputError(f"path must be one of {', '.join(PATHS)}, got {want!r}")
+    if want != "dense":
+        return YearPath(want, want)
+    slots = dense_kom_applies(rec) if year in years else None
+    pos = person_rows(rec)
+    afdeling = "dense" if dense_applies(rec, moves, afd, year=year, years=years, pos=pos) else "general"
+    return YearPath("dense" if slots is not None else "general", afdeling, slots, pos)
 
 
 def year_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
-               measures: Mapping[str, Measure], rules: Rules, dense: bool = True) -> pl.DataFrame:
-    """Cells fed by the records of one year (see the module docstring).
+               measures: Mapping[str, Measure], rules: Rules, path: PathName = "dense") -> pl.DataFrame:
+    """Cells fed by the records of one year (see the module docstring), on the path :func:`choose_path` picks.
 
-    The person rows become measure indicators once; the municipal cells come
-    from one pass over all persons (dense household arrays when ``dense`` and
-    the household ids allow, else group_bys); the afdeling-level cells from
-    integer cell codes (:mod:`queries.afdeling_dense`) when ``dense`` and
-    every household is counted for one afdeling, else from group_bys and
-    joins on the afdeling ids.
+    ``path="reference"`` runs the group_by path the fast ones are tested against.
     """
-    frames = _year_frames(rec, moves, afd, year=year, years=years, measures=measures, rules=rules, dense=dense)
+    plan = choose_path(rec, moves, afd, year=year, years=years, want=path)
+    frames = _year_frames(rec, moves, afd, year=year, years=years, measures=measures, rules=rules, plan=plan)
     return _finish(frames) if frames else pl.DataFrame()
 
 
 def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, year: int, years: list[int],
-                 measures: Mapping[str, Measure], rules: Rules, dense: bool,
+                 measures: Mapping[str, Measure], rules: Rules, plan: YearPath,
                  study_only: bool = False) -> list[pl.LazyFrame]:
     """Municipal and afdeling-level cells of one record year, each frame collected.
 
@@ -259,20 +285,18 @@ def _year_frames(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFrame, *, y
     """
     kom: list[pl.LazyFrame] = []
     if year in years:
-        slots = household_slots(rec) if dense else None
-        kom = (_kom_cells_dense(rec, slots, measures, year=year, rules=rules) if slots is not None
+        kom = (_kom_cells_dense(rec, plan.slots, measures, year=year, rules=rules) if plan.kom == "dense"
                else _kom_cells_general(indicators(rec.lazy(), ["kom"], measures).collect(), measures, year=year,
-                                       rules=rules, fast=dense))
+                                       rules=rules, topk=plan.topk))
         kom = [f.collect().lazy() for f in kom]
-    if dense:
+    if plan.afdeling == "dense":
         done = dense_afdeling_cells(rec, moves, afd, year=year, years=years, measures=measures, rules=rules,
-                                   pos=person_rows(rec), study_only=study_only)
-        if done is not None:
-            return kom + ([done.lazy()] if done.height else [])
+                                    pos=plan.pos, study_only=study_only)
+        return kom + ([done.lazy()] if done.height else [])
     agg = _stock_and_movers(rec, moves, year=year, years=years, measures=measures)
     if agg is None:
         return kom
-    frames = [f.collect().lazy() for f in _afdeling_cells(agg, afd, measures, rules, fast=dense)]
+    frames = [f.collect().lazy() for f in _afdeling_cells(agg, afd, measures, rules, topk=plan.topk)]
     if study_only:
         study = afd.filter(pl.col("helhedsplan_id").is_not_null())["afdeling_id"].implode()
         frames = [f.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study)) for f in frames]
@@ -297,8 +321,10 @@ def compute_cells(out: str | Path, *, rules: Rules, measures: Mapping[str, Measu
     """
     if afdelinger not in ("all", "study"):
         raise InputError(f"afdelinger must be 'all' or 'study', got {afdelinger!r}")
+    composition = composition_config(out)  # the panel's, as built: the one household composition
     with reuse_heap():
-        return _compute_cells(Path(out), rules=rules, measures=dict(measures or registry(config)), config=config,
+        return _compute_cells(Path(out), rules=rules,
+                              measures=dict(measures or registry(config, composition=composition)), config=config,
                               study_only=afdelinger == "study")
 
 
@@ -307,11 +333,11 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
     columns = needed_columns(measures)
     years = panel_years(out)
     rec_years = record_years(out, include_base=True)
-    from_panel = panel_composition_usable(household_parameters(out), config)
+    from_panel = household_parameters(out) is not None
     afd = scan_afdelinger(out).collect()
     moves = scan_moves(out).collect()
 
-    def one_year(y: int) -> list[pl.LazyFrame]:
+    def one_year(y: int) -> pl.DataFrame | None:
         with step(f"measures: records of {y}"):
             only = None
             if y not in years:  # base year: only the out-movers of the first year (and their households)
@@ -319,17 +345,17 @@ def _compute_cells(out: Path, *, rules: Rules, measures: dict[str, Measure], con
             rec = _year_records(out, y, config, columns=columns, only=only, from_panel=from_panel)
             near = moves.filter(pl.col("year").is_in([y, y + 1]))  # the moves a record year feeds
             # every cell key holds the year: a record year's cells are finished on their own
-            return _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, dense=True,
-                                study_only=study_only)
+            plan = choose_path(rec, near, afd, year=y, years=years)  # the path, chosen once for the year
+            frames = _year_frames(rec, near, afd, year=y, years=years, measures=measures, rules=rules, plan=plan,
+                                  study_only=study_only)
+            return _finish(frames) if frames else None  # finished in its thread: only its cells stay
 
     # the base year (only its out-movers) last: it evens out the final pair of threads
     todo = sorted((y for y in rec_years if y in years or y + 1 in years), key=lambda y: (y not in years, y))
     # two years at a time: one year's single-threaded numpy steps overlap the other's polars steps
     with ThreadPoolExecutor(max_workers=YEAR_THREADS) as pool:
-        frames = [f for kom in track(pool.map(one_year, todo), "measures: years", total=len(todo)) for f in kom]
-    table = _finish(frames)
-    return table.with_columns(pl.col("year").cast(pl.Int32), pl.col("n").cast(pl.Int64),
-                              pl.col("units").cast(pl.Int64))
+        tables = [t for t in track(pool.map(one_year, todo), "measures: years", total=len(todo)) if t is not None]
+    return pl.concat(tables, how="vertical")
 
 
 def afdeling_year_cells(out: str | Path, *, measures: Mapping[str, Measure] | None = None,

@@ -26,8 +26,28 @@ import polars as pl
 from queries.disclosure import Rules
 from queries.registry import Measure
 
+# ---- the layout both paths share: column names and integer packings, defined here once
 # a household_id range up to this many times the rows (or 2^23) is counted in a dense array
 DENSE_FACTOR = 4
+# hh_key is in +-2^31; a block above that range packs (municipality, hh_key) or (cell, hh_key) into one
+# Int64, so a group_by on a pair becomes a one-column group_by (about twice as fast)
+KOM_HH_BLOCK = 1 << 34
+CELL_HH_BLOCK = 1 << 33  # used with hh_key shifted to >= 0
+CELL_SCHEMA = {"level": pl.String, "unit": pl.String, "year": pl.Int32, "population": pl.String,
+               "measure": pl.String, "n": pl.Int64, "value": pl.Float64, "units": pl.Int64, "top1": pl.Float64,
+               "top2": pl.Float64, "top_n": pl.Float64, "abs_total": pl.Float64}  # the long cells of queries.cells
+
+
+def count_col(name: str) -> str:
+    """The column of a measure's counted-person indicator (summed: the cell's n)."""
+    return f"k|{name}"
+
+
+def sum_col(name: str) -> str:
+    """The column of a measure's contribution (summed: the cell's total)."""
+    return f"c|{name}"
+
+
 _M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4  # glibc mallopt parameters
 
 
@@ -168,12 +188,20 @@ def _top_values(group: np.ndarray, a: np.ndarray, n_groups: int, k: int) -> np.n
     return out
 
 
+def dense_kom_applies(records: pl.DataFrame) -> tuple[np.ndarray, int] | None:
+    """The household slots when the municipal cells can be counted densely (ids dense, codes >= 0), else None."""
+    low = records["kom"].min() if records.height else None
+    if low is not None and low < 0:
+        return None
+    return household_slots(records)
+
+
 def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, measures: Mapping[str, Measure],
-                         *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame] | None:
+                         *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Dominance statistics of the magnitude measures per municipality and for the whole population.
 
     Returns (``kom`` + ``measure`` + stats, ``measure`` + stats, ``kom`` +
-    ``c|<measure>`` sums), or None for a negative municipality code. The sums
+    ``c|<measure>`` sums); municipality codes must be >= 0 (:func:`dense_kom_applies`). The sums
     are added in record order (as :func:`float_sums` does), so they are the
     same every run; the group_by of the other municipal sums leaves them out.
 
@@ -182,8 +210,6 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
     municipalities are summed per (municipality, household) on their few
     rows, exactly as the general path would.
     """
-    if ind["kom"].min() is not None and ind["kom"].min() < 0:
-        return None
     code, kom_of_code = kom_codes(ind["kom"])
     n_kom = len(kom_of_code)
     home = np.full(n_slots, -1, dtype=np.int32)
@@ -200,9 +226,9 @@ def kom_population_stats(ind: pl.DataFrame, slot: np.ndarray, n_slots: int, meas
     for name, m in measures.items():
         if not m.magnitude:
             continue
-        k = ind[f"k|{name}"].to_numpy()
-        c = ind[f"c|{name}"].to_numpy()
-        floats[f"c|{name}"] = pl.Series(np.bincount(code, weights=c, minlength=n_kom))
+        k = ind[count_col(name)].to_numpy()
+        c = ind[sum_col(name)].to_numpy()
+        floats[sum_col(name)] = pl.Series(np.bincount(code, weights=c, minlength=n_kom))
         counted = np.zeros(n_slots, dtype=bool)
         counted[slot[k]] = True  # (a plain scatter releases the GIL; np.maximum.at holds it)
         c_h = np.bincount(slot, weights=c, minlength=n_slots)
@@ -254,7 +280,7 @@ def long_cells(sums: pl.DataFrame, stats: pl.DataFrame | None, keys: Sequence[st
     keys = list(keys)
     parts = []
     for name, m in measures.items():
-        n, s = pl.col(f"k|{name}"), pl.col(f"c|{name}")
+        n, s = pl.col(count_col(name)), pl.col(sum_col(name))
         value = s if m.kind == "sum" else s / n
         parts.append(sums.lazy().filter(n > 0).select(*keys, measure=pl.lit(name), n=n.cast(pl.Int64),
                                                       value=value.cast(pl.Float64)))

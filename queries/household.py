@@ -1,20 +1,31 @@
-"""Household composition for the household-level measures, by group_by (no row loops).
+"""The household columns of the measures, from the ONE household composition of :mod:`panel.derive`.
 
 A household is a ``household_id`` (the panel's per-year surrogate of
 FAMILIE_ID) in a year; a person without one is a one-person household. The
-composition must be taken over *all* persons of the year (the whole panel
-year), before any population filter, so a household's children count even if
-only the parents are in the population.
+composition is taken over *all* persons of the year (the whole panel year),
+before any population filter, so a household's children count even if only
+the parents are in the population.
+
+Who counts in which column is :func:`panel.derive.composition_flags`, with the
+parameters of ``[derive.household]`` in ``panel/registers.toml`` (the only
+place they live; each panel partition records the ones it was built with).
+The build writes the counts; here they are read (:func:`household_columns_frame`
+with ``from_panel``) and only panels written before the build did are counted
+again, with the same flags. ``measures.toml`` holds the equivalence weights only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import polars as pl
 
+from panel.derive import composition_flags
+from panel.regconfig import load_register_config
+from panel.schema import household_parameters
 from queries.registry import measure_config
 
 HOUSEHOLD_COLUMNS = ("hh_key", "hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_resource_strong", "eq_scale")
@@ -22,43 +33,23 @@ FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 RESOURCE_STRONG_SOCIO = ["employed", "education"]  # AKM categories of a resource-strong member
 
 
-def panel_composition_usable(params: Mapping[str, Any] | None, config: Mapping[str, Any] | None = None) -> bool:
-    """True if the panel's household columns (built with ``params``, :func:`panel.schema.household_parameters`)
-    are the ones these measures define, so they need not be counted again.
+def composition_config(out: str | Path | None = None) -> dict[str, Any]:
+    """The household composition parameters: the panel's (as built), else the shipped ``[derive.household]``.
 
     Examples
     --------
-    >>> panel_composition_usable({"adult_age": 18, "equivalence_adult_age": 14, "child_age": 18,
-    ...                           "resource_strong_ages": [22, 59],
-    ...                           "resource_strong_socio": ["employed", "education"]})
-    True
-    >>> panel_composition_usable(None)
-    False
+    >>> composition_config()["child_age"]
+    18
     """
-    if params is None:
-        return False
-    cfg = dict(config or measure_config())
-    hh = cfg["household"]
-    want = {"adult_age": cfg["ages"]["adult_min"], "equivalence_adult_age": hh["equivalence_adult_age"],
-            "child_age": hh["child_age"],
-            "resource_strong_ages": [hh["resource_strong_min_age"], hh["resource_strong_max_age"]],
-            "resource_strong_socio": RESOURCE_STRONG_SOCIO}
-    return all(params.get(k) == v for k, v in want.items())
+    params = household_parameters(out) if out is not None else None
+    return dict(params) if params is not None else dict(load_register_config()["derive"]["household"])
 
 
-def _member_flags(cfg: Mapping[str, Any]) -> dict[str, pl.Expr]:
-    """Per person, whether they count in each composition column (``_rs``: a resource-strong member)."""
-    hh = cfg["household"]
-    age = pl.col("age")
-    flags = {
-        "hh_adults": age >= cfg["ages"]["adult_min"],
-        "hh_n14": age >= hh["equivalence_adult_age"],
-        "hh_u14": age < hh["equivalence_adult_age"],
-        "hh_children": age < hh["child_age"],
-        "_rs": age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"])
-        & pl.col("socio_category").is_in(RESOURCE_STRONG_SOCIO),
-    }
-    return {name: flag.fill_null(False) for name, flag in flags.items()}
+def _member_flags(composition: Mapping[str, Any] | None) -> dict[str, pl.Expr]:
+    """:func:`panel.derive.composition_flags`, with ``_rs`` for the resource-strong flag."""
+    flags = composition_flags(dict(composition or composition_config()))
+    flags["_rs"] = flags.pop("hh_rs")
+    return flags
 
 
 def household_key() -> pl.Expr:
@@ -68,7 +59,8 @@ def household_key() -> pl.Expr:
             .otherwise(-pl.col("person_id").cast(pl.Int64) - 1)).alias("hh_key")
 
 
-def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | None = None) -> pl.LazyFrame:
+def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | None = None,
+                          composition: Mapping[str, Any] | None = None) -> pl.LazyFrame:
     """Add household columns to person-year records (any number of years).
 
     ``hh_adults`` persons 18+; ``hh_n14`` / ``hh_u14`` persons aged 14+ / under
@@ -76,6 +68,8 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     age; ``hh_resource_strong`` true if a member aged 22-59 is employed or in
     education (null if not and the person's own status is unknown);
     ``eq_scale`` the OECD-modified scale 1 + 0.5 (n14 - 1) + 0.3 u14.
+    ``composition``: the ``[derive.household]`` parameters (default: shipped);
+    ``config``: the measures config (equivalence weights).
 
     Examples
     --------
@@ -85,7 +79,7 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     [1.3, 1.3, 1.0]
     """
     cfg = dict(config or measure_config())
-    flags = _member_flags(cfg)
+    flags = _member_flags(composition)
     # one Int64 join key (year, household): a single-column join is much faster than a two-column one
     year_hh = (pl.col("year").cast(pl.Int64) * (1 << 34) + pl.col("hh_key")).alias("_yhh")
     records = records.drop([*HOUSEHOLD_COLUMNS, "hh_rs"], strict=False)  # the panel's, if any: counted anew
@@ -97,6 +91,12 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     return _finish(keyed.join(comp, on="_yhh", how="left").drop("_yhh"), cfg)
 
 
+def household_columns(records: FrameT, *, config: Mapping[str, Any] | None = None) -> FrameT:
+    """The measures' household columns from the composition columns the build wrote (nothing counted)."""
+    cfg = dict(config or measure_config())
+    return _finish(records.with_columns(household_key(), _rs=pl.col("hh_rs")).drop("hh_rs"), cfg)
+
+
 # Dense counting packs the five per-household counts into one integer per person: 8 bits a field,
 # the member count above them. The packed sums stay below 2**53, so a float64 bincount is exact.
 _FIELD = 256
@@ -105,7 +105,8 @@ _MEMBERS = _FIELD ** len(_FLAGS)
 
 
 def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] | None = None,
-                            from_panel: bool = False) -> pl.DataFrame:
+                            composition: Mapping[str, Any] | None = None, from_panel: bool = False
+                            ) -> pl.DataFrame:
     """:func:`add_household_columns` for one year already in memory, by one dense count.
 
     ``household_id`` is a per-year surrogate (the smallest ``person_id`` of the
@@ -130,20 +131,20 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     from queries.dense import household_slots
 
     cfg = dict(config or measure_config())
-    if from_panel:  # the build counted the households (see :func:`panel_composition_usable`)
-        return _finish(records.with_columns(household_key(), _rs=pl.col("hh_rs")).drop("hh_rs"), cfg)
+    if from_panel:  # the build counted the households
+        return household_columns(records, config=cfg)
     slots = household_slots(records) if records.height and records["year"].n_unique() == 1 else None
     if slots is None:
-        return add_household_columns(records.lazy(), config=config).collect()
+        return add_household_columns(records.lazy(), config=config, composition=composition).collect()
     slot, n_slots = slots
-    flags = _member_flags(cfg)
+    flags = _member_flags(composition)
     packed = pl.lit(float(_MEMBERS))
     for i, name in enumerate(_FLAGS):
         packed = packed + flags[name].cast(pl.Float64) * float(_FIELD ** i)
     weight = records.select(packed).to_series().to_numpy()
     per_hh = np.bincount(slot, weights=weight, minlength=n_slots)
     if per_hh.max(initial=0) >= _FIELD * _MEMBERS:  # a household of 256+ persons
-        return add_household_columns(records.lazy(), config=config).collect()
+        return add_household_columns(records.lazy(), config=config, composition=composition).collect()
     # each person's household sums; byte i of the little-endian integer is field i
     fields = per_hh.astype("<i8")[slot].view(np.uint8).reshape(-1, 8)
     counts = {name: pl.Series(name, fields[:, i]) for i, name in enumerate(_FLAGS)}

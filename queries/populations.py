@@ -1,4 +1,4 @@
-"""Whose characteristics: the stock, in-movers and out-movers of an afdeling-year (contract §2).
+"""Whose characteristics: the stock, in-movers and out-movers of an afdeling-year (contract §2), defined once.
 
 * ``stock`` of year t: everyone whose afdeling on 31 Dec t is A (their year-t record);
 * ``in`` of year t: movers of a kind in ``IN_KINDS`` with ``to_afdeling`` A,
@@ -12,23 +12,42 @@ columns), with ``afdeling_id`` set to the afdeling the person counts for,
 ``record_year`` the year of the record measured.
 
 Groups are sets of study afdelinger (an afdeling may be in several; a move
-between two afdelinger of one group counts in both). :func:`group_rows`
-repeats a row once per group of its afdeling.
+between two afdelinger of one group counts in both).
+
+This module is the only definition: :func:`movers` says which move events
+make an in- or out-mover, of which afdeling, dated when and measured on which
+record year; :func:`year_rows` gives the coded person rows of every
+population a record year feeds (what both paths of :mod:`queries.cells` sum),
+and :func:`population_rows` the same over all years for analyses (the DiD).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
+import numpy as np
 import polars as pl
 
 from panel.errors import InputError
-from panel.schema import GROUPS, IN_KINDS, OUT_KINDS, record_years, scan_afdelinger, scan_moves, scan_panel
-from queries.household import add_household_columns
+from panel.schema import (
+    GROUPS,
+    IN_KINDS,
+    OUT_KINDS,
+    household_parameters,
+    record_years,
+    scan_afdelinger,
+    scan_moves,
+    scan_panel,
+)
+from queries.household import add_household_columns, composition_config, household_columns
 
 Population = Literal["stock", "in", "out"]
-POPULATIONS: tuple[str, ...] = get_args(Population)
+POPULATIONS: tuple[str, ...] = get_args(Population)  # a population's code (column ``pop``) is its position
+MOVER_KINDS = {"in": IN_KINDS, "out": OUT_KINDS}  # move kinds that make a mover
+MOVER_SIDE = {"in": "to_afdeling", "out": "from_afdeling"}  # the afdeling a mover counts for
+RECORD_LAG = {"stock": 0, "in": 0, "out": 1}  # record year measured = dated year - lag
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 def check_population(population: str) -> None:
@@ -70,25 +89,88 @@ def stock_rows(records: pl.LazyFrame, afdelinger: pl.LazyFrame, *, years: list[i
     return _label(rows.with_columns(record_year=pl.col("year")), afdelinger)
 
 
+def movers(moves: FrameT, population: str, *, years: list[int] | None = None) -> FrameT:
+    """The move events that make the in- or out-movers of ``years``: ``person_id``, ``year`` (dated),
+    ``record_year`` (the record measured) and ``counted`` (the afdeling they count for), in the moves' order.
+
+    Examples
+    --------
+    >>> mv = pl.DataFrame({"person_id": [1, 2, 3], "year": [2011] * 3, "kind": ["between", "birth", "exit"],
+    ...                    "from_afdeling": ["A", None, "B"], "to_afdeling": ["B", "B", None]})
+    >>> movers(mv, "out").rows()
+    [(1, 2011, 2010, 'A')]
+    """
+    if population not in MOVER_KINDS:
+        raise InputError(f"movers: population must be 'in' or 'out', got {population!r}")
+    side = MOVER_SIDE[population]
+    keep = pl.col("kind").is_in(MOVER_KINDS[population]) & pl.col(side).is_not_null()
+    if years is not None:
+        keep &= pl.col("year").is_in(years)
+    return moves.filter(keep).select(
+        "person_id", pl.col("year").cast(pl.Int32),
+        record_year=(pl.col("year") - RECORD_LAG[population]).cast(pl.Int32), counted=pl.col(side))
+
+
+def fed_by(record_year: int, years: list[int]) -> list[tuple[str, int]]:
+    """(population, dated year) of every population measured on the records of ``record_year``.
+
+    Stock and in-movers of that year (a panel year), the out-movers of the next.
+    """
+    return [(p, record_year + RECORD_LAG[p]) for p in POPULATIONS if record_year + RECORD_LAG[p] in years]
+
+
+def year_rows(rec: pl.DataFrame, moves: pl.DataFrame, *, record_year: int, years: list[int], columns: list[str],
+              pos: np.ndarray | None = None) -> pl.LazyFrame:
+    """The person rows of every population fed by the records ``rec`` of ``record_year``.
+
+    Columns: ``columns`` of ``rec``, ``counted`` (the afdeling counted for),
+    ``pop`` (the population's code, its position in :data:`POPULATIONS`) and
+    ``year`` (dated). Stock rows in ``rec``'s order, then in-movers, then
+    out-movers in the order of ``moves`` (float sums add rows in this order).
+    ``pos``: the row of each ``person_id`` in ``rec`` (movers gathered by
+    position, :func:`queries.cells.person_rows`), or None (joined).
+    """
+    parts = []
+    for population, dated in fed_by(record_year, years):
+        code = pl.lit(POPULATIONS.index(population), pl.Int64)
+        if population == "stock":
+            rows = rec.lazy().filter(pl.col("afdeling_id").is_not_null()).select(*columns, counted="afdeling_id")
+        else:
+            mv = movers(moves.filter(pl.col("year") == dated), population)
+            if pos is None:
+                cols = ["person_id", *(c for c in columns if c != "person_id")]
+                rows = mv.select("person_id", "counted").join(rec.select(cols), on="person_id")
+            else:
+                pid = mv["person_id"].to_numpy()
+                r = np.full(len(pid), -1, dtype=np.int64)
+                inside = (pid >= 0) & (pid < len(pos))
+                r[inside] = pos[pid[inside]]
+                found = r >= 0
+                rows = rec.select(columns)[r[found]].with_columns(counted=mv["counted"].filter(pl.Series(found)))
+            rows = rows.lazy().select(*columns, "counted")
+        parts.append(rows.with_columns(pop=code, year=pl.lit(dated, pl.Int32)))
+    if not parts:
+        return pl.LazyFrame(schema={**{c: rec.schema[c] for c in columns}, "counted": pl.String, "pop": pl.Int64,
+                                    "year": pl.Int32})
+    return pl.concat(parts)
+
+
 def in_rows(records: pl.LazyFrame, moves: pl.LazyFrame, afdelinger: pl.LazyFrame, *,
             years: list[int]) -> pl.LazyFrame:
     """In-movers of each of ``years``, measured on their record of that year, counted for ``to_afdeling``."""
-    mv = (moves.filter(pl.col("kind").is_in(IN_KINDS) & pl.col("to_afdeling").is_not_null()
-                       & pl.col("year").is_in(years))
-          .select("person_id", "year", counted=pl.col("to_afdeling")))
-    rows = (mv.join(records, on=["person_id", "year"], how="inner")
-            .with_columns(afdeling_id=pl.col("counted"), record_year=pl.col("year")).drop("counted"))
-    return _label(rows, afdelinger)
+    return _measured(records, movers(moves, "in", years=years), afdelinger)
 
 
 def out_rows(records: pl.LazyFrame, moves: pl.LazyFrame, afdelinger: pl.LazyFrame, *,
              years: list[int]) -> pl.LazyFrame:
     """Out-movers of each of ``years``, measured on their t-1 record, counted for ``from_afdeling``."""
-    mv = (moves.filter(pl.col("kind").is_in(OUT_KINDS) & pl.col("from_afdeling").is_not_null()
-                       & pl.col("year").is_in(years))
-          .select("person_id", dated=pl.col("year"), record_year=(pl.col("year") - 1).cast(pl.Int32),
-                  counted=pl.col("from_afdeling")))
-    rows = (mv.join(records.rename({"year": "record_year"}), on=["person_id", "record_year"], how="inner")
+    return _measured(records, movers(moves, "out", years=years), afdelinger)
+
+
+def _measured(records: pl.LazyFrame, mv: pl.LazyFrame, afdelinger: pl.LazyFrame) -> pl.LazyFrame:
+    """The movers' records of their ``record_year``, counted for their afdeling and dated their move's year."""
+    rows = (mv.rename({"year": "dated"})
+            .join(records.rename({"year": "record_year"}), on=["person_id", "record_year"], how="inner")
             .with_columns(afdeling_id=pl.col("counted"), year=pl.col("dated")).drop("counted", "dated"))
     return _label(rows, afdelinger)
 
@@ -110,8 +192,15 @@ def panel_years(out: str | Path) -> list[int]:
 
 
 def records(out: str | Path) -> pl.LazyFrame:
-    """Every person-year record of OUT (base year included) with the household columns."""
-    return scan_panel(out, include_base=True).pipe(add_household_columns)
+    """Every person-year record of OUT (base year included) with the household columns.
+
+    The composition columns the build wrote are used as they are; a panel
+    written before them is counted with the same flags (:mod:`queries.household`).
+    """
+    composition = composition_config(out)
+    if household_parameters(out) is not None:
+        return scan_panel(out, include_base=True).pipe(household_columns)
+    return scan_panel(out, include_base=True).pipe(add_household_columns, composition=composition)
 
 
 def population_rows(out: str | Path, population: Population, *,

@@ -30,6 +30,7 @@ import polars as pl
 
 from panel.config import load_config
 from panel.errors import InputError
+from panel.regconfig import load_register_config
 
 Kind = Literal["share", "mean", "sum"]
 CONTRACT_MEASURES = ("education", "employment", "income", "non_western")
@@ -77,11 +78,18 @@ def measure_config(override: str | None = None) -> dict[str, Any]:
     return load_config("queries", "measures.toml", override)
 
 
-def registry(config: Mapping[str, Any] | None = None) -> dict[str, Measure]:
-    """All measures by name, in publication order; the four contract measures first."""
+def registry(config: Mapping[str, Any] | None = None, *,
+             composition: Mapping[str, Any] | None = None) -> dict[str, Measure]:
+    """All measures by name, in publication order; the four contract measures first.
+
+    ``composition``: the household composition parameters the panel was built
+    with (``[derive.household]``, :func:`queries.household.composition_config`;
+    default the shipped ones): the child age and resource-strong ages come from there.
+    """
     cfg = dict(config or measure_config())
     ages = cfg["ages"]
-    hh = cfg["household"]
+    hh = dict(composition or load_register_config()["derive"]["household"])
+    rs_lo, rs_hi = hh["resource_strong_ages"]
     age = pl.col("age")
     socio = pl.col("socio_category")
     adult = age.is_between(ages["adult_min"], ages["adult_max"])
@@ -137,8 +145,8 @@ def registry(config: Mapping[str, Any] | None = None) -> dict[str, Measure]:
         Measure("education_18_64", "share", share_if_known(socio == "education"), adult,
                 "adults 18-64 with known status: share in education (figure 2.5)"),
         Measure("resource_strong", "share", pl.col("hh_resource_strong"),
-                age.is_between(hh["resource_strong_min_age"], hh["resource_strong_max_age"]),
-                f"persons {hh['resource_strong_min_age']}-{hh['resource_strong_max_age']}: share employed or "
+                age.is_between(rs_lo, rs_hi),
+                f"persons {rs_lo}-{rs_hi}: share employed or "
                 "a student, or living with such a person of that age"),
     ]
     out = {m.name: m for m in entries}

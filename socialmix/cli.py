@@ -192,8 +192,10 @@ def stage_summary(name: str, out: Path, outputs: Sequence[str], seconds: float) 
 def cmd_synth(a: argparse.Namespace) -> None:
     from socialmix.synth import generate
 
-    _stage(a, "synth", a.reg, lambda: generate(a.reg, persons=a.persons, seed=a.seed, effect=a.effect),
-           {"persons": a.persons, "seed": a.seed, "effect": a.effect}, outputs=["**"])
+    _stage(a, "synth", a.reg, lambda: generate(a.reg, persons=a.persons, seed=a.seed, effect=a.effect,
+                                               years=a.years, register_config=a.config),
+           {"persons": a.persons, "seed": a.seed, "effect": a.effect,
+            **({"years": list(a.years)} if a.years else {})}, outputs=["**"])
 
 
 def cmd_build(a: argparse.Namespace) -> None:
@@ -352,11 +354,13 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    sp = add("synth", cmd_synth, "Write DST-style synthetic registers 2003-2013 to REG.")
+    sp = add("synth", cmd_synth, "Write DST-style synthetic registers (2003-2013 unless --years) to REG.")
     sp.add_argument("reg", type=Path, metavar="REG")
     sp.add_argument("--persons", type=_positive_int, default=DEMO_PERSONS, help="persons in 2003 (default %(default)s)")
     sp.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
     sp.add_argument("--effect", type=float, default=0.0, help="planted effect F on in-movers (default 0)")
+    sp.add_argument("--years", type=_years, default=None, help="register years within 1985-2023 (default 2003-2013)")
+    sp.add_argument("--config", type=Path, help="register config TOML naming each year's columns (as for build)")
 
     sp = add("build", cmd_build, "Build the person-year panel, moves and reconciliation from REG into OUT.")
     sp.add_argument("reg", type=Path, metavar="REG")

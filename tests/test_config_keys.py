@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from secure_fixture import write_delivery
 
-from analyses.did.run import did_config
+from analyses.did.plan import load_plan as did_config
 from analyses.figures.style import load_style
 from panel.config import check_keys, load_config, shipped_config
 from panel.errors import SocialmixError
@@ -35,8 +35,8 @@ CASES: list[tuple[str, Callable[[Path], object], str, str]] = [
      "unknown key 'max_orphan' in [join_loss.ind] (did you mean 'max_orphans'?)"),
     ("check rules", load_register_config, '[check.measures.incme]\nregisters = ["bef"]\n',
      "unknown key 'incme' in [check.measures] (did you mean 'income'?)"),
-    ("measures", measure_config, "[household]\nchild_ag = 16\n",
-     "unknown key 'child_ag' in [household] (did you mean 'child_age'?)"),
+    ("measures", measure_config, "[household]\nequivalence_child_weigt = 0.3\n",
+     "unknown key 'equivalence_child_weigt' in [household] (did you mean 'equivalence_child_weight'?)"),
     ("disclosure", lambda p: decide_rules("dst", None, p), "min_person = 3\n",
      "unknown key 'min_person' (did you mean 'min_persons'?)"),
     ("flows", load_flow_config, "[trajectory]\nhorizons = [1]\n",

@@ -1,4 +1,4 @@
-"""The build writes the household composition; the measures use it only when it is theirs.
+"""The build writes the household composition (one definition, one configuration); the measures read it.
 
 The panel's columns (window sums in ``panel.derive``) are checked against the
 measures' own group_by count (``queries.household.add_household_columns``),
@@ -23,10 +23,10 @@ from queries.disclosure import load_rules
 from queries.household import (
     HOUSEHOLD_COLUMNS,
     add_household_columns,
+    composition_config,
     household_columns_frame,
-    panel_composition_usable,
 )
-from queries.registry import measure_config
+from queries.registry import measure_config, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,14 +48,16 @@ def test_panel_columns_equal_the_measures_own_count(out: Path) -> None:
             assert read[col].equals(counted[col], check_names=False), (year, col)
 
 
-def test_parameters_travel_with_the_panel(out: Path) -> None:
+def test_parameters_travel_with_the_panel(out: Path, tmp_path: Path) -> None:
     shipped = tomllib.loads((ROOT / "panel" / "registers.toml").read_text(encoding="utf-8"))
-    assert household_parameters(out) == shipped["derive"]["household"]
-    assert panel_composition_usable(household_parameters(out))
-    other = copy.deepcopy(measure_config())
-    other["household"]["child_age"] = 16  # the measures' own definition differs: count anew
-    assert not panel_composition_usable(household_parameters(out), other)
-    assert not panel_composition_usable(None)
+    assert household_parameters(out) == shipped["derive"]["household"] == composition_config(out)
+    assert composition_config() == shipped["derive"]["household"]  # a panel without them: the shipped ones
+    # measures.toml no longer holds any composition parameter (one configuration)
+    assert not {"child_age", "equivalence_adult_age", "resource_strong_min_age"} & set(measure_config()["household"])
+    # the measures follow the panel's parameters, as built
+    other = copy.deepcopy(household_parameters(out))
+    other["resource_strong_ages"] = [25, 55]
+    assert "persons 25-55" in registry(composition=other)["resource_strong"].description
 
 
 def test_cells_same_read_or_counted(out: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,9 +10,9 @@ from test_queries_fixture import write_out
 
 from queries.cells import compute_cells
 from queries.disclosure import load_rules
-from queries.household import add_household_columns
+from queries.household import add_household_columns, composition_config
 from queries.populations import population_rows
-from queries.registry import measure_config, registry
+from queries.registry import registry
 
 
 def test_composition_counts_every_member_of_the_year() -> None:
@@ -37,12 +37,13 @@ def test_composition_counts_every_member_of_the_year() -> None:
 
 
 def test_child_age_is_a_parameter() -> None:
-    cfg = measure_config()
-    cfg["household"]["child_age"] = 16
+    comp = composition_config()  # [derive.household] of the register config: the one composition
+    comp["child_age"] = 16
     lf = pl.LazyFrame({"person_id": [1, 2], "year": [2010, 2010], "household_id": [1, 1], "age": [40, 17],
                        "socio_category": ["employed", "education"]})
-    assert add_household_columns(lf, config=cfg).collect()["hh_children"].to_list() == [0, 0]
-    reg = registry(cfg)
+    assert add_household_columns(lf, composition=comp).collect()["hh_children"].to_list() == [0, 0]
+    assert add_household_columns(lf).collect()["hh_children"].to_list() == [1, 1]
+    reg = registry(composition=comp)
     assert "16" in reg["families_with_children"].description
 
 

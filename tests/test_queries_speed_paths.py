@@ -1,7 +1,7 @@
 """The whole-population fast paths of the measures give the same cells as the general group_by paths.
 
-``year_cells(dense=True)`` (dense household arrays, gathered movers, skipped re-sums) is compared
-cell by cell with ``year_cells(dense=False)`` (group_bys and joins) on random one-year fixtures:
+``year_cells(path="dense")`` (dense household arrays, gathered movers, skipped re-sums) is compared
+cell by cell with ``year_cells(path="reference")`` (group_bys and joins) on random one-year fixtures:
 one where every household lives in one municipality and one afdeling, and one where some
 households span two municipalities and two afdelinger and some persons have no household or
 municipality. The numpy dominance statistics are checked by hand and against
@@ -14,8 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from queries.afdeling_dense import dense_afdeling_cells
-from queries.cells import person_rows, year_cells
+from queries.cells import choose_path, person_rows, year_cells
 from queries.dense import few_group_top, household_stats, stats_by_group, stats_from_top, top_sums
 from queries.disclosure import load_rules, magnitude_stats
 from queries.household import household_columns_frame
@@ -107,10 +106,13 @@ def test_dense_year_cells_equal_general_path(seed: int, split: bool) -> None:
     assert (per_hh["koms"].max() > 1) == split
     assert (per_hh["afds"].max() > 1) == split
     kw = {"year": 2010, "years": [2010, 2011], "measures": registry(), "rules": RULES}
-    # the integer-coded afdeling path is taken exactly when no household spans two afdelinger
-    assert (dense_afdeling_cells(rec, moves, afd, pos=person_rows(rec), **kw) is None) == split
-    fast = year_cells(rec, moves, afd, dense=True, **kw)
-    plain = year_cells(rec, moves, afd, dense=False, **kw)
+    # the integer-coded afdeling path is chosen (once, for the year) exactly when no household spans two afdelinger
+    plan = choose_path(rec, moves, afd, year=2010, years=[2010, 2011])
+    assert (plan.afdeling == "general") == split and plan.kom == "dense" and plan.topk == "numpy"
+    assert choose_path(rec, moves, afd, year=2010, years=[2010, 2011], want="reference").topk == "polars"
+    fast = year_cells(rec, moves, afd, path="dense", **kw)
+    plain = year_cells(rec, moves, afd, path="reference", **kw)
+    _compare(year_cells(rec, moves, afd, path="general", **kw), plain)
     assert set(fast["level"]) == {"afdeling", "group", "comparison", "kom"}
     assert fast.filter(pl.col("units").is_not_null()).height > 100
     _compare(fast, plain)

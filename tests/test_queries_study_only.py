@@ -26,7 +26,7 @@ def out(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.mark.parametrize("dense", [True, False])
 def test_study_only_is_the_full_table_filtered(out: Path, dense: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     if not dense:  # the general path (a household counted for two afdelinger) filters the same way
-        monkeypatch.setattr(cells_module, "dense_afdeling_cells", lambda *a, **k: None)
+        monkeypatch.setattr(cells_module, "dense_applies", lambda *a, **k: False)
     rules = load_rules("dst")
     full = compute_cells(out, rules=rules)
     some = compute_cells(out, rules=rules, afdelinger="study")

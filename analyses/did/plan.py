@@ -12,14 +12,12 @@ in summary.txt after every other estimator had run.
 from __future__ import annotations
 
 import difflib
-import tomllib
 from collections.abc import Callable
 from dataclasses import MISSING, dataclass, field, fields
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from panel.config import deep_merge, read_toml
+from panel.config import load_config, read_toml
 from panel.errors import InputError
 
 SHIPPED = "analyses/did/did.toml"
@@ -211,7 +209,8 @@ def load_plan(override: str | Path | None = None) -> DidPlan:
     >>> load_plan().att_gt.control
     'never'
     """
-    base = tomllib.loads(resources.files("analyses.did").joinpath("did.toml").read_text(encoding="utf-8"))
+    # unknown keys: the one checked loader of every TOML (panel.config), with its nearest-key message
+    merged = load_config("analyses.did", "did.toml", override)
     user = read_toml(override) if override is not None else {}
 
     def source(path: str, key: str) -> str:
@@ -222,7 +221,7 @@ def load_plan(override: str | Path | None = None) -> DidPlan:
             node = node[part]
         return str(override)
 
-    plan = _build(DidPlan, deep_merge(base, user), "", source)
+    plan = _build(DidPlan, merged, "", source)
     from queries.registry import select
 
     try:

@@ -17,9 +17,9 @@ import polars as pl
 
 from panel.config import load_config
 from panel.errors import InputError
-from panel.schema import scan_afdelinger, scan_panel
+from panel.schema import household_parameters, scan_afdelinger, scan_panel
 from queries.aggregate import sum_columns
-from queries.household import add_household_columns, household_key
+from queries.household import add_household_columns, composition_config, household_columns, household_key
 from queries.populations import group_membership
 from queries.registry import Measure
 
@@ -39,12 +39,15 @@ def panel_years(out: Path) -> tuple[int, int]:
 
 
 def subpanel(panel: pl.LazyFrame, measures: Mapping[str, Measure], *,
-             config: Mapping[str, Any] | None = None) -> pl.LazyFrame:
+             config: Mapping[str, Any] | None = None, composition: Mapping[str, Any] | None = None) -> pl.LazyFrame:
     """Every person-year (base year included) of persons ever in a study afdeling, narrowed.
 
-    Household columns (:func:`queries.household.add_household_columns`) need
-    whole households, so they are computed on every person sharing a
-    household-year with such a person before the cut. Columns: ``person_id,
+    The household columns are the panel's, as built (``composition`` None:
+    :func:`queries.household.household_columns`); a panel written before the
+    build wrote them is counted with ``composition``
+    (:func:`queries.household.add_household_columns`), which needs whole
+    households, so on every person sharing a household-year with such a
+    person before the cut. Columns: ``person_id,
     year, afd, study, age, socio, kom, hh, rs, kids, y_<measure>...`` where
     ``rs`` marks a resource-strong household and ``kids`` one with children
     (registry definitions), and ``y_<m>`` is the measure's contribution (null
@@ -54,12 +57,16 @@ def subpanel(panel: pl.LazyFrame, measures: Mapping[str, Measure], *,
     # the two key sets are small: materialise them so each pass over the panel streams
     ever = panel.filter(pl.col("helhedsplan_id").is_not_null()).select("person_id").unique()
     ever = ever.collect(engine="streaming").lazy()
-    their_hh = keyed.join(ever, on="person_id", how="semi").select("year", "hh_key").unique()
-    their_hh = their_hh.collect(engine="streaming").lazy()
-    members = keyed.join(their_hh, on=["year", "hh_key"], how="semi")
+    if composition is None:
+        with_hh = household_columns(keyed.join(ever, on="person_id", how="semi"), config=config)
+    else:
+        their_hh = keyed.join(ever, on="person_id", how="semi").select("year", "hh_key").unique()
+        their_hh = their_hh.collect(engine="streaming").lazy()
+        members = keyed.join(their_hh, on=["year", "hh_key"], how="semi")
+        with_hh = (add_household_columns(members, config=config, composition=composition)
+                   .join(ever, on="person_id", how="semi"))
     return (
-        add_household_columns(members, config=config)
-        .join(ever, on="person_id", how="semi")
+        with_hh
         .select(
             "person_id",
             "year",
@@ -179,7 +186,9 @@ def load_frames(out: Path, measures: Mapping[str, Measure], *, config: Mapping[s
     """
     y1, y2 = panel_years(out)
     # the streaming engine keeps the three passes over the whole panel to bounded memory
-    sub = subpanel(scan_panel(out, include_base=True), measures, config=config).collect(engine="streaming")
+    built = household_parameters(out) is not None  # the build wrote the household composition: read it
+    sub = subpanel(scan_panel(out, include_base=True), measures, config=config,
+                   composition=None if built else composition_config(out)).collect(engine="streaming")
     sub = sub.lazy().pipe(with_spells).collect()
     first_year = int(sub["year"].min()) if sub.height else y1
     groups = group_membership(scan_afdelinger(out)).collect()

@@ -34,9 +34,9 @@ def country_table(cfg: dict[str, Any]) -> pl.DataFrame:
                         schema={"OPR_LAND": pl.Int32, "WESTERN": pl.Boolean}).sort("OPR_LAND")
 
 
-def cpi_table(cfg: dict[str, Any]) -> pl.DataFrame:
-    """The ``lookup/cpi.csv`` table for the generated years."""
-    years = range(cfg["years"]["first"], cfg["years"]["last"] + 1)
+def cpi_table(cfg: dict[str, Any], *, base_year: int | None = None) -> pl.DataFrame:
+    """The ``lookup/cpi.csv`` table for the generated years (and ``base_year``, the build's price year)."""
+    years = sorted({*range(cfg["years"]["first"], cfg["years"]["last"] + 1), *([base_year] if base_year else [])})
     return pl.DataFrame({"YEAR": list(years), "CPI": [float(cfg["cpi"][str(y)]) for y in years]},
                         schema={"YEAR": pl.Int32, "CPI": pl.Float64})
 

@@ -1,4 +1,4 @@
-"""``generate``: simulate the population 2003-2013 and write the DST-style registers.
+"""``generate``: simulate the population (2003-2013 by default, any span of 1985-2023) and write the registers.
 
 The simulation keeps one state (persons, families, afdelinger) and after each
 year writes that year's BEF, UDDA, IND and AKM files, so memory holds one
@@ -24,6 +24,7 @@ from panel.atomic import staged_dir
 from panel.config import load_config
 from panel.errors import SocialmixError
 from panel.progress import step
+from panel.regconfig import Config, load_register_config, resolve_columns
 from socialmix.synth import areas, dynamics, housing, outcomes, population, truth
 from socialmix.synth.codes import country_table, cpi_table, hfaudd_table, pnr, pnr_order, scramble
 
@@ -34,6 +35,29 @@ ADDRESS_SALT = 2_718_281_828
 def load_calibration(override: str | Path | None = None) -> dict[str, Any]:
     """The shipped calibration (``socialmix/synth/calibration.toml``), optionally merged with a user file."""
     return load_config("socialmix.synth", "calibration.toml", override)
+
+
+def set_years(cfg: dict[str, Any], years: tuple[int, int] | None, *, base_year: int) -> None:
+    """Put the register years ``years`` (default: the calibration's) into ``cfg``, checked against its span.
+
+    Every written year and the build's price year ``base_year`` need a CPI;
+    a year without an employment ``year_effects`` entry gets none (0).
+    """
+    y = cfg["years"]
+    first, last = years or (y["first"], y["last"])
+    if not y["earliest"] <= first <= last <= y["latest"]:
+        raise SocialmixError(f"--years must be a span within {y['earliest']}-{y['latest']}, got {first}-{last}")
+    missing = [yr for yr in sorted({*range(first, last + 1), base_year}) if str(yr) not in cfg["cpi"]]
+    if missing:
+        raise SocialmixError(f"calibration [cpi] has no value for {', '.join(map(str, missing))}")
+    y["first"], y["last"] = first, last
+    effects = cfg["labour"]["year_effects"]
+    cfg["labour"]["year_effects"] = {str(yr): effects.get(str(yr), 0.0) for yr in range(first, last + 1)}
+
+
+def akm_column(registers: Config, year: int) -> str:
+    """The delivered name of the AKM code column in ``year`` (``[registers.akm.column_years]``)."""
+    return resolve_columns(registers, "akm", year)["SOCIO"]
 
 
 def _assign_serials(pop: dict[str, np.ndarray], counts: np.ndarray, first: int) -> None:
@@ -85,7 +109,7 @@ def _write(df: pl.DataFrame, path: Path, compression: str) -> None:
 def _write_year(tmp: Path, year: int, cfg: dict[str, Any], rng: np.random.Generator, pop: dict[str, np.ndarray],
                 fams: dict[str, np.ndarray], afd: dict[str, np.ndarray], effect: float,
                 nw_all: np.ndarray, ids: dict[str, pl.Series],
-                write: Callable[[pl.DataFrame, Path], None]) -> dict[str, np.ndarray]:
+                write: Callable[[pl.DataFrame, Path], None], akm_col: str) -> dict[str, np.ndarray]:
     """Write the four registers of ``year``; return the truth records of study-afdeling residents."""
     idx = np.flatnonzero(pop["alive"])
     # Rows in PNR order, as DST's register datasets usually are (the build then needs no sort).
@@ -126,8 +150,7 @@ def _write_year(tmp: Path, year: int, cfg: dict[str, Any], rng: np.random.Genera
     write(udda, tmp / "udda" / f"udda_{year}.parquet")
     write(pl.concat([pnrs, pl.DataFrame({"DISPON_NY": inc.astype(np.float64)})], how="horizontal").filter(
         ~pl.Series(miss_ind)), tmp / "ind" / f"ind_{year}.parquet")
-    col = "SOCIO02" if year <= 2008 else "SOCIO13"
-    write(pl.concat([pnrs, pl.DataFrame({col: lab["code1"]})], how="horizontal").filter(
+    write(pl.concat([pnrs, pl.DataFrame({akm_col: lab["code1"]})], how="horizontal").filter(
         ~pl.Series(miss_akm)), tmp / "akm" / f"akm_{year}.parquet")
     keep = f_afd >= 0
     keep &= afd["study"][np.maximum(f_afd, 0)]
@@ -163,7 +186,8 @@ def _mark_movers(pop: dict[str, np.ndarray], fams: dict[str, np.ndarray], afd: d
     return np.flatnonzero((prev_afd >= 0) & pop["alive"] & (now != prev_afd))
 
 
-def _write_lookups(tmp: Path, cfg: dict[str, Any], afd: dict[str, np.ndarray], rng: np.random.Generator) -> None:
+def _write_lookups(tmp: Path, cfg: dict[str, Any], afd: dict[str, np.ndarray], rng: np.random.Generator, *,
+                   base_year: int) -> None:
     lk = tmp / "lookup"
     lk.mkdir()
     n_afd = len(afd["cap"])
@@ -189,18 +213,21 @@ def _write_lookups(tmp: Path, cfg: dict[str, Any], afd: dict[str, np.ndarray], r
         scramble(pl.col("addr"), salt=ADDRESS_SALT).alias("ADRESSE_ID"),
         afd_id.gather(owner).alias("AFDELING_ID"),
     ).write_parquet(lk / "afdeling_address.parquet")
-    cpi_table(cfg).write_csv(lk / "cpi.csv")
+    cpi_table(cfg, base_year=base_year).write_csv(lk / "cpi.csv")
     hfaudd_table(cfg).write_csv(lk / "hfaudd.csv")
     country_table(cfg).write_csv(lk / "country.csv")
 
 
-def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config: str | Path | None = None) -> None:
-    """Write synthetic DST-style registers 2003-2013 and ``truth.json`` to ``reg``.
+def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config: str | Path | None = None,
+             years: tuple[int, int] | None = None, register_config: str | Path | Config | None = None) -> None:
+    """Write synthetic DST-style registers of ``years`` (default 2003-2013) and ``truth.json`` to ``reg``.
 
     ``persons`` is the population at the start, ``effect`` the planted shift F
     in the employment (and competence) probability of in-movers to FLEKSIBEL
     afdelinger per unit FLEX_SHARE, ``config`` an optional TOML overriding
-    ``calibration.toml``. Same arguments, same bytes.
+    ``calibration.toml``, ``register_config`` the register config whose
+    ``column_years`` name the AKM code column of each year (as the build reads
+    it; e.g. SOCIO02 to 2008, SOCIO13 from 2009). Same arguments, same bytes.
 
     Examples
     --------
@@ -215,6 +242,8 @@ def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config:
     if not 0.0 <= effect <= 1.0:
         raise SocialmixError(f"--effect must be between 0 and 1 (a shift in probability), got {effect}")
     cfg = load_calibration(config)
+    registers = load_register_config(register_config)
+    set_years(cfg, years, base_year=int(registers["lookups"]["cpi"]["base_year"]))
     ss = np.random.SeedSequence(seed)
     # separate streams: housing and moves never share draws with outcomes
     r_pop, r_move, _, r_lab = (np.random.Generator(np.random.PCG64(s)) for s in ss.spawn(4))
@@ -242,9 +271,9 @@ def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config:
             pop["in_mover"] = np.zeros(len(pop["alive"]), dtype=bool)
             ids = {k: pl.Series(k, [], dtype=pl.String) for k in ("pnr", "fam", "addr")}
             _extend_ids(ids, pop, fams)
-            _write_lookups(tmp, cfg, afd, r_pop)
+            _write_lookups(tmp, cfg, afd, r_pop, base_year=int(registers["lookups"]["cpi"]["base_year"]))
             records.append(_write_year(tmp, first, cfg, r_lab, pop, fams, afd, effect, dynamics.nonwestern(cfg, pop),
-                                       ids, write))
+                                       ids, write, akm_column(registers, first)))
         for year in range(first + 1, last + 1):
             with step(f"synth: year {year}"):
                 n_before = len(pop["alive"])
@@ -255,7 +284,7 @@ def generate(reg: str | Path, *, persons: int, seed: int, effect: float, config:
                 records[-1]["out_next"] = np.isin(records[-1]["pid"], out_pids)
                 _extend_ids(ids, pop, fams)
                 records.append(_write_year(tmp, year, cfg, r_lab, pop, fams, afd, effect,
-                                           dynamics.nonwestern(cfg, pop), ids, write))
+                                           dynamics.nonwestern(cfg, pop), ids, write, akm_column(registers, year)))
         with step("synth: truth"):
             rec = {k: np.concatenate([r[k] for r in records]) for k in records[0]}
             estimands = truth.estimands(rec, afd, first_panel_year=first + 1, last_year=last)
