@@ -13,3 +13,8 @@ from analyses.did.sun_abraham import sun_abraham
 from analyses.did.twfe import TwfeResult, twfe
 
 __all__ = ["AttGtResult", "EventStudyResult", "TwfeResult", "att_gt", "dose", "event_study", "sun_abraham", "twfe"]
+
+# inference add-ons (issue 15)
+from analyses.did.dose import dose_fits  # noqa: E402
+
+__all__ += ["dose_fits"]
