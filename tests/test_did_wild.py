@@ -176,3 +176,19 @@ def test_bad_input():
         r.wild_bootstrap("d", weights="mammen")
     with pytest.raises(InputError, match="not a term"):
         r.wild_bootstrap("x")
+
+
+def test_joint_draws_feed_romano_wolf():
+    from analyses.did import romano_wolf
+    from analyses.did.wild import wild_t_draws
+
+    df = panel(seed=4)
+    es = event_study(df, outcome="y", unit="id", time="year", cohort="g", cluster="hp", window=(-3, 2))
+    events = [-3, -2, 0, 1, 2]
+    t, tb = wild_t_draws(es.fit.fit, np.array([es.slopes(e) for e in events]), B=9999, seed=1)
+    assert tb.shape == (2 ** 10, 5)
+    for j, e in enumerate(events):  # each column is that hypothesis' own bootstrap
+        assert tie_p(tb[:, j], t[j]) == es.wild_bootstrap(e, B=9999, seed=1)["p_value"]
+    adj = romano_wolf(t, tb)
+    raw = np.array([tie_p(tb[:, j], t[j]) for j in range(5)])
+    assert (adj >= raw - 1e-12).all()

@@ -18,3 +18,9 @@ __all__ = ["AttGtResult", "EventStudyResult", "TwfeResult", "att_gt", "dose", "e
 from analyses.did.dose import dose_fits  # noqa: E402
 
 __all__ += ["dose_fits"]
+from analyses.did.multitest import adjust_pvalues, romano_wolf  # noqa: E402
+
+__all__ += ["adjust_pvalues", "romano_wolf"]
+from analyses.did.ri import ri_pvalue  # noqa: E402
+
+__all__ += ["ri_pvalue"]

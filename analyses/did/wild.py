@@ -155,3 +155,23 @@ def wild_bootstrap(
         "weights": weights,
         "enumerated": enumerated,
     }
+
+
+def wild_t_draws(
+    fit: FeFit,
+    slopes: np.ndarray,
+    *,
+    B: int = 9999,
+    weights: str = "rademacher",
+    seed: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observed t and WCR bootstrap t* (draws × hypotheses) of H0: row'β = 0 for each row of ``slopes``.
+
+    Every hypothesis uses the same cluster weights, so the draws carry the
+    hypotheses' joint distribution — the input of :func:`analyses.did.multitest.romano_wolf`.
+    """
+    rows = np.atleast_2d(np.asarray(slopes, dtype=float))
+    g = fit.clusters.zy.shape[0] if fit.clusters is not None else 0
+    v, _ = draw_weights(g, B, weights, seed)
+    stats = [WildStats(fit, restriction_vector(fit, row), v) for row in rows]
+    return np.array([s.t_obs(0.0) for s in stats]), np.column_stack([s.t_boot(0.0) for s in stats])
