@@ -24,3 +24,6 @@ __all__ += ["adjust_pvalues", "romano_wolf"]
 from analyses.did.ri import ri_pvalue  # noqa: E402
 
 __all__ += ["ri_pvalue"]
+from analyses.did.bacon import BaconResult, bacon  # noqa: E402
+
+__all__ += ["BaconResult", "bacon"]
