@@ -27,3 +27,6 @@ __all__ += ["ri_pvalue"]
 from analyses.did.bacon import BaconResult, bacon  # noqa: E402
 
 __all__ += ["BaconResult", "bacon"]
+from analyses.did.honest import honest_bounds, honest_did  # noqa: E402
+
+__all__ += ["honest_bounds", "honest_did"]
