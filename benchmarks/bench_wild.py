@@ -109,10 +109,11 @@ def main() -> None:
              "| persons | variant | call (s) | of which fit / bootstrap+CI (s) | process wall (s) | peak RSS (MB) "
              "| coef | p-value | 95 % CI |", "|---|---|---|---|---|---|---|---|---|"]
     ratios = []
-    for rows in a.rows:
-        data = write_data(rows)
-        with heavy_lock():
-            res = [run("socialmix", data)] + ([run("wildboottest", data)] if rows <= a.baseline_max else [])
+    files = {rows: write_data(rows) for rows in a.rows}
+    with heavy_lock():  # once for all sizes
+        results = {rows: [run("socialmix", data)] + ([run("wildboottest", data)] if rows <= a.baseline_max else [])
+                   for rows, data in files.items()}
+    for rows, res in results.items():
         for r in res:
             split = f"{r['fit']:.2f} / {r['boot']:.2f}" if "fit" in r else "(demeaned arrays given)"
             ci = f"[{r['ci_low']:.5f}, {r['ci_high']:.5f}]" if "ci_low" in r else "—"
