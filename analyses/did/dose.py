@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from analyses.did.twfe import twfe
+from analyses.did.twfe import TwfeResult, twfe
 from panel.errors import InputError
 
 
@@ -35,12 +35,32 @@ def dose(
     compressed: bool = False,
     alpha: float = 0.05,
 ) -> pl.DataFrame:
-    """term ("dose" for the linear slope or 'dose_bin_[lo,hi)'), estimate, se, ci_low, ci_high, n_treated_units.
+    """term ("dose" for the linear slope or 'dose_bin_[lo,hi)'), estimate, se, ci_low, ci_high.
 
     Examples
     --------
     >>> dose(df, outcome="y", unit="id", time="year", cohort="g", dose="share")  # doctest: +SKIP
     """
+    fits = dose_fits(df, outcome=outcome, unit=unit, time=time, cohort=cohort, dose=dose, bins=bins,
+                     cluster=cluster, weights=weights, counts=counts, compressed=compressed)
+    return pl.concat([f.tidy(alpha).select("term", "estimate", "se", "ci_low", "ci_high") for f in fits])
+
+
+def dose_fits(
+    df: pl.DataFrame | pl.LazyFrame,
+    *,
+    outcome: str,
+    unit: str,
+    time: str,
+    cohort: str,
+    dose: str,
+    bins: Sequence[float] = (0.0, 0.25, 0.5, 1.0),
+    cluster: str | None = None,
+    weights: str | None = None,
+    counts: str | None = None,
+    compressed: bool = False,
+) -> list[TwfeResult]:
+    """The TWFE fits behind :func:`dose`: the linear slope, then the bins (e.g. for ``.wild_bootstrap``)."""
     if len(bins) < 2 or any(b2 <= b1 for b1, b2 in zip(bins, bins[1:], strict=False)):
         raise InputError(f"dose: bins must be increasing, got {list(bins)}")
     g = pl.col(cohort).cast(pl.Int64).fill_null(0)
@@ -60,11 +80,5 @@ def dose(
     treated = (data.lazy().filter(g > 0).group_by(unit).agg(pl.col(labels).max()).select(pl.col(labels).sum())
               .collect())
     present = [lab for lab in labels if treated.get_column(lab)[0] > 0]
-    out = []
-    for terms in (["dose"], present):
-        if not terms:
-            continue
-        fit = twfe(data, outcome=outcome, unit=unit, time=time, treat=terms, cluster=cluster,
-                   weights=weights, counts=counts, compressed=compressed)
-        out.append(fit.tidy(alpha).select("term", "estimate", "se", "ci_low", "ci_high"))
-    return pl.concat(out)
+    return [twfe(data, outcome=outcome, unit=unit, time=time, treat=terms, cluster=cluster,
+                 weights=weights, counts=counts, compressed=compressed) for terms in (["dose"], present) if terms]

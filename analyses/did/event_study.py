@@ -35,6 +35,28 @@ class EventStudyResult:
     table: pl.DataFrame  # event_time, estimate, se, ci_low, ci_high (reference row estimate 0, se null)
     pretrend: dict[str, float]
     fit: TwfeResult | None = None
+    combos: dict[int, np.ndarray] | None = None  # event time -> weights on fit terms (None: one term each)
+
+    def slopes(self, event_time: int) -> np.ndarray:
+        """The linear combination of the fit's coefficients that is the estimate at ``event_time``."""
+        if self.fit is None:
+            raise InputError("this event-study result holds no TWFE fit")
+        if self.combos is not None and event_time in self.combos:
+            return self.combos[event_time]
+        name = event_name(event_time)
+        if self.combos is not None or name not in self.fit.terms:
+            raise InputError(f"event time {event_time} has no estimate (reference or outside the window)")
+        out = np.zeros(len(self.fit.terms))
+        out[self.fit.terms.index(name)] = 1.0
+        return out
+
+    def wild_bootstrap(self, event_time: int, B: int = 9999, weights: str = "rademacher",
+                       seed: int | None = None, *, null: float = 0.0, alpha: float = 0.05) -> dict[str, float]:
+        """Wild cluster restricted bootstrap-t of the estimate at ``event_time`` (see TwfeResult)."""
+        from analyses.did.wild import wild_bootstrap
+
+        return wild_bootstrap(self.fit.fit, self.slopes(event_time), B=B, weights=weights, seed=seed,
+                              null=null, alpha=alpha)
 
 
 def check_window(window: Sequence[int], ref: int) -> tuple[int, int]:

@@ -22,6 +22,20 @@ import numpy as np
 
 
 @dataclass
+class ClusterStats:
+    """Per-cluster cross-products of the demeaned design: all a wild cluster bootstrap needs.
+
+    ``gram[g]`` = Σ_{i∈g} w z z' and ``zy[g]`` = Σ_{i∈g} w z ỹ over the kept
+    columns of z (slopes first, then time dummies); with compressed cells these
+    are exactly the person-level sums. ``ssc`` is the CRV1 small-sample factor.
+    """
+
+    gram: np.ndarray  # G × K × K
+    zy: np.ndarray  # G × K
+    ssc: float
+
+
+@dataclass
 class FeFit:
     coef: np.ndarray  # slopes of X (not the time dummies)
     vcov: np.ndarray  # CRV1 (or iid) covariance of coef
@@ -29,6 +43,7 @@ class FeFit:
     n_clusters: int
     df_k: int
     df_t: int  # G − 1 for CRV1 (the t/F reference), N − K for iid
+    clusters: ClusterStats | None = None  # for analyses.did.wild (CRV1 fits only)
 
     @property
     def se(self) -> np.ndarray:
@@ -130,5 +145,21 @@ def fe_ols(
     k_fe_nested = sum(lv for is_n, lv in nested if is_n)
     n_fully = sum(1 for is_n, _ in nested if is_n)
     df_k = k + (k_fe - 1) - k_fe_nested + n_fully
-    vcov = vcov * (n - 1) / (n - df_k) * ng / (ng - 1)
-    return FeFit(beta[:k], vcov[:k, :k], n, ng, df_k, ng - 1)
+    ssc = (n - 1) / (n - df_k) * ng / (ng - 1)
+    vcov = vcov * ssc
+    return FeFit(beta[:k], vcov[:k, :k], n, ng, df_k, ng - 1, clusters=cluster_stats(z, zw, yt, ci, ng, ssc))
+
+
+def cluster_stats(z: np.ndarray, zw: np.ndarray, yt: np.ndarray, ci: np.ndarray, ng: int,
+                  ssc: float) -> ClusterStats:
+    """Σ w z z' and Σ w z ỹ per cluster (rows sorted by cluster, one small product per cluster)."""
+    order = np.argsort(ci, kind="stable")
+    bounds = np.searchsorted(ci[order], np.arange(ng + 1))
+    gram = np.empty((ng, z.shape[1], z.shape[1]))
+    zy = np.empty((ng, z.shape[1]))
+    for g in range(ng):
+        rows = order[bounds[g]:bounds[g + 1]]
+        zwg = zw[rows]
+        gram[g] = zwg.T @ z[rows]
+        zy[g] = zwg.T @ yt[rows]
+    return ClusterStats(gram, zy, ssc)

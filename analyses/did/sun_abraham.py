@@ -76,4 +76,4 @@ def sun_abraham(
                     how="diagonal_relaxed").sort("event_time")
     lead = np.array([e < ref for e in es])
     pre = wald_linear(b[lead], v[np.ix_(lead, lead)], fit.fit.df_t)
-    return EventStudyResult(table=tab, pretrend=pre, fit=fit)
+    return EventStudyResult(table=tab, pretrend=pre, fit=fit, combos={e: agg[i] for i, e in enumerate(es)})

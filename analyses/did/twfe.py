@@ -60,6 +60,21 @@ class TwfeResult:
             "ci_low": b - crit * s, "ci_high": b + crit * s,
         })
 
+    def wild_bootstrap(self, term: str, B: int = 9999, weights: str = "rademacher", seed: int | None = None,
+                       *, null: float = 0.0, alpha: float = 0.05) -> dict[str, float]:
+        """Wild cluster restricted bootstrap-t of ``term`` = ``null`` by the fit's clusters (contract §6a).
+
+        p_value, ci_low, ci_high (test inversion), B; exact under enumeration
+        (2^G ≤ B) and exact for compressed cells (see :mod:`analyses.did.wild`).
+        """
+        from analyses.did.wild import wild_bootstrap
+
+        if term not in self.terms:
+            raise InputError(f"wild_bootstrap: {term!r} is not a term of this fit ({', '.join(self.terms)})")
+        slopes = np.zeros(len(self.terms))
+        slopes[self.terms.index(term)] = 1.0
+        return wild_bootstrap(self.fit, slopes, B=B, weights=weights, seed=seed, null=null, alpha=alpha)
+
     def wald(self, terms: Sequence[str]) -> dict[str, float]:
         """Joint test that ``terms`` are all zero: chi2, F = chi2/q and its p-value with (q, G−1) df."""
         idx = [self.terms.index(t) for t in terms]
