@@ -99,8 +99,15 @@ def test_new_columns_on_every_row(out):
     for c in ("n_clusters_treated", "n_clusters_control", "df_resid", "p_value", "ci_low", "ci_high"):
         assert with_se[c].null_count() == 0, c
     assert est["n_clusters_treated"].null_count() == est["n_clusters_control"].null_count() == 0
-    # not wired before the wild-bootstrap and multiple-testing modules are merged
-    assert est["p_wild"].null_count() == est["p_adjusted"].null_count() == est.height
+    # p_wild: the twfe effect and the event-study terms (wild cluster restricted bootstrap)
+    assert set(est.filter(pl.col("p_wild").is_not_null())["estimator"]) == {"twfe", "event_study"}
+    assert est.filter((pl.col("estimator") == "twfe") & pl.col("p_wild").is_null()).height == 0
+    # p_adjusted: Holm across the headline family (att_gt simple), equal to statsmodels' on the same p-values
+    from statsmodels.stats.multitest import multipletests
+
+    fam = est.filter((pl.col("estimator") == "att_gt") & (pl.col("term") == "simple") & pl.col("p_value").is_not_null())
+    assert est.filter(pl.col("p_adjusted").is_not_null()).height == fam.height > 0
+    assert fam["p_adjusted"].to_list() == pytest.approx(list(multipletests(fam["p_value"].to_list(), method="holm")[1]))
     # p_ri only on the headline att_gt simple rows
     assert set(est.filter(pl.col("p_ri").is_not_null())["term"]) == {"simple"}
 
@@ -187,7 +194,7 @@ def test_summary_marks_few_cluster_rows(out):
     # fleksibel_only 20-34 = HP5-HP8 (4), both 50-57 with a start = HP12, HP13, HPX (3)
     import re
 
-    heads = [ln for ln in summary.splitlines() if "treat_post" in ln or " simple " in ln]
+    heads = [ln for ln in summary.splitlines() if ("treat_post" in ln or " simple " in ln) and " treated / " in ln]
     marks = {(int(re.search(r"clusters (\d+) treated", ln).group(1)), ln.startswith(" *")) for ln in heads}
     assert marks == {(10, False), (5, True), (4, True), (3, True)}, marks
 
@@ -284,4 +291,4 @@ def test_plan_defaults_match_the_shipped_toml():
     plan = load_plan()
     assert plan.att_gt.control == raw["att_gt"]["control"] and plan.run.weighting.of("in") == raw["run"]["weighting"]["in"]
     assert list(plan.event_study.window) == raw["event_study"]["window"]
-    assert plan.att_gt.covariates == () and plan.wild.enabled is False and plan.multiple_testing.family == "headline"
+    assert plan.att_gt.covariates == () and plan.wild.enabled is raw["wild"]["enabled"] and plan.multiple_testing.family == "headline"

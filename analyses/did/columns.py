@@ -26,9 +26,11 @@ SCHEMA = {"estimator": pl.String, "measure": pl.String, "population": pl.String,
           "cohort": pl.Int64, "time": pl.Int64, "n_clusters_treated": pl.Int64, "n_clusters_control": pl.Int64,
           "df_resid": pl.Int64, "p_value": pl.Float64, "p_wild": pl.Float64, "p_ri": pl.Float64,
           "p_adjusted": pl.Float64, "cb_low": pl.Float64, "cb_high": pl.Float64}
-TEST_COLUMNS = ("test", "measure", "population", "comparison", "statistic", "df", "df2", "p_value")
+TEST_COLUMNS = ("test", "measure", "population", "comparison", "statistic", "df", "df2", "p_value", "n_clusters_treated",
+                "n_clusters_control")
 TEST_SCHEMA = {"test": pl.String, "measure": pl.String, "population": pl.String, "comparison": pl.String,
-               "statistic": pl.Float64, "df": pl.Int64, "df2": pl.Int64, "p_value": pl.Float64}
+               "statistic": pl.Float64, "df": pl.Int64, "df2": pl.Int64, "p_value": pl.Float64,
+               "n_clusters_treated": pl.Int64, "n_clusters_control": pl.Int64}
 
 
 def _finite(x: Any) -> float | None:

@@ -99,7 +99,20 @@ class WildPlan:
 class MultipleTestingPlan:
     enabled: bool = False
     family: str = field(default="headline", metadata=_choice("headline"))
-    method: str = field(default="holm", metadata=_choice("romano_wolf", "holm", "fdr_bh"))
+    method: str = field(default="holm", metadata=_choice("holm", "bh", "bonferroni"))
+
+
+@dataclass(frozen=True)
+class SensitivityPlan:
+    """HonestDiD (Rambachan & Roth) robust intervals of the event-study effect at ``event_time``."""
+
+    enabled: bool = False
+    event_time: int = 0
+    mbar: tuple[float, ...] = (0.5, 1.0, 1.5, 2.0)
+    m: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02)
+    populations: tuple[str, ...] = field(default=("stock",), metadata={"subset": POPULATIONS})
+    methods: tuple[str, ...] = field(default=("smoothness",),
+                                     metadata={"subset": ("smoothness", "relative_magnitude")})
 
 
 @dataclass(frozen=True)
@@ -118,6 +131,7 @@ class DidPlan:
     wild: WildPlan = field(default_factory=WildPlan)
     multiple_testing: MultipleTestingPlan = field(default_factory=MultipleTestingPlan)
     covariates: CovariatesPlan = field(default_factory=CovariatesPlan)
+    sensitivity: SensitivityPlan = field(default_factory=SensitivityPlan)
 
 
 def _key(f) -> str:
@@ -196,6 +210,7 @@ def _value(f, v: Any, table: str, key: str, source: Callable[[str, str], str]) -
 
 
 _TABLES = {c.__name__: c for c in (Weighting, RunPlan, AttGtPlan, EventStudyPlan, DosePlan, RandomizationPlan,
+                                    SensitivityPlan,
                                     WildPlan, MultipleTestingPlan, CovariatesPlan)}
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +154,9 @@ class Sample:
     weighting: str = "persons"
     with_dose: bool = True
     covariates: pl.DataFrame | None = None  # afdeling-level baseline covariates (att_gt.covariates)
+    population: str = ""
+    sensitivity: list[dict[str, Any]] = field(default_factory=list)  # HonestDiD rows (did/sensitivity.csv)
+    notes: list[str] = field(default_factory=list)  # diagnostics for summary.txt (Goodman-Bacon)
 
     def __post_init__(self) -> None:
         s = self.cells
@@ -225,7 +228,31 @@ def _twfe_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
                        n_units=sm.n_units, n_obs=sm.n_obs, n_clusters_treated=sm.clusters(g > 0),
                        n_clusters_control=sm.control_clusters, df_resid=sm.df_resid(1))
     row["p_wild"] = _wild_p(r, "post", plan) if opt.inference else None
+    if opt.inference and sm.population == "stock":
+        sm.notes += bacon_notes(d)
     return [row], []
+
+
+def bacon_notes(cells: pl.DataFrame) -> list[str]:
+    """Goodman-Bacon decomposition of the unweighted afdeling-year TWFE (balanced stock panels only).
+
+    Which 2x2 comparisons the TWFE ``treat_post`` averages, and how much weight sits on comparisons with
+    already-treated afdelinger as controls (the ones that go wrong when effects change over time).
+    """
+    from analyses.did.bacon import bacon
+
+    per_unit = cells.group_by(UNIT).len()
+    if per_unit.get_column("len").n_unique() != 1:
+        return ["  goodman-bacon: not computed (the panel is not balanced)"]
+    try:
+        b = bacon(cells, outcome="y", unit=UNIT, time=TIME, cohort="cohort")
+    except (SocialmixError, ValueError, np.linalg.LinAlgError) as err:
+        return [f"  goodman-bacon: not computed ({err})"]
+    by = b.table.group_by("type").agg(pl.col("weight").sum(), (pl.col("weight") * pl.col("estimate")).sum()
+                                      .alias("wsum")).sort("type")
+    parts = ", ".join(f"{t} weight {w:.3f} (mean 2x2 {ws / w: .4f})" for t, w, ws in by.iter_rows() if w > 0)
+    return [f"  goodman-bacon (unweighted TWFE {b.twfe: .4f}): {parts}; weight on already-treated controls "
+            f"{b.weight_already_treated:.3f}"]
 
 
 def _event_rows(name: str, fn: Callable) -> Estimator:
@@ -246,9 +273,36 @@ def _event_rows(name: str, fn: Callable) -> Estimator:
             if name == "event_study" and opt.inference and e != es.ref:
                 row["p_wild"] = _wild_p(r.fit, event_name(e), plan)
             out.append(row)
+        sp = plan.sensitivity
+        if name == "event_study" and opt.inference and sp.enabled and sm.population in sp.populations:
+            sm.sensitivity += sensitivity_rows(r, sp, alpha=plan.run.alpha)
         tests = [wald_test_row(f"{name}_pretrend", r.pretrend, df_t)] if opt.inference else []
         return out, tests
     return rows_of
+
+
+SENSITIVITY_COLUMNS = ("estimator", "measure", "population", "comparison", "event_time", "method", "m",
+                       "ci_low", "ci_high", "original_low", "original_high", "breakdown")
+
+
+def sensitivity_rows(res: Any, sp: Any, *, alpha: float) -> Rows:
+    """HonestDiD robust intervals of one event study: relative magnitudes over Mbar, smoothness over M.
+
+    A method that cannot be computed for this sample (e.g. no pre-period estimate) gives no rows; the
+    summary says so through the missing rows, not a crash.
+    """
+    from analyses.did.honest import honest_did
+
+    rows: Rows = []
+    for method, grid in (("relative_magnitude", dict(mbar=list(sp.mbar))), ("smoothness", dict(m=list(sp.m)))):
+        if method not in sp.methods:
+            continue
+        try:
+            tab = honest_did(res, event_time=sp.event_time, method=method, alpha=alpha, **grid)
+        except (SocialmixError, ValueError, np.linalg.LinAlgError):
+            continue
+        rows += [dict(estimator="event_study", event_time=sp.event_time, **r) for r in tab.iter_rows(named=True)]
+    return rows
 
 
 def _dose_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
@@ -397,6 +451,7 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
     opt = Options(bootstrap=bootstrap, seed=seed)
     rows: Rows = []
     tests: Rows = []
+    sensitivity: Rows = []
     blocks: list[str] = []
     for population in run.populations:
         with step(f"did: {population} cells"):
@@ -412,13 +467,17 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
                         blocks += [head, "  not estimable: no treated or no control cells", ""]
                         continue
                     sm = Sample(s, weighting=run.weighting.of(population),
-                                with_dose=comparison in run.dose_comparisons, covariates=covariates)
+                                with_dose=comparison in run.dose_comparisons, covariates=covariates,
+                                population=population)
                     new, new_tests, errors = estimate_sample(sm, plan, opt)
                     new = [{**key, **r} for r in new]
-                    new_tests = [{**key, **t} for t in new_tests]
+                    clusters = dict(n_clusters_treated=sm.clusters(pl.col("cohort") > 0),
+                                    n_clusters_control=sm.control_clusters)
+                    new_tests = [{**key, **t, **clusters} for t in new_tests]
+                    sensitivity += [{**key, **r} for r in sm.sensitivity]
                     rows += new
                     tests += new_tests
-                    blocks += _summary_block(head, new, new_tests, errors, no_start, plan)
+                    blocks += _summary_block(head, new, new_tests, errors + sm.notes, no_start, plan)
     family = [r for r in rows if _is_headline(r) and r["p_value"] is not None]
     for r, p in zip(family, _adjusted_p([r["p_value"] for r in family], plan), strict=True):
         r["p_adjusted"] = p
@@ -431,6 +490,13 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
             report_rows.append(("did_estimates", cell, "min_clusters", "; ".join(reasons)))
         else:
             keep.append(r)
+    for t in tests:  # a test on too few clusters says as much as an estimate would: withheld the same way
+        if check_estimate(min(t["n_clusters_treated"], t["n_clusters_control"]), 10**9, rules):
+            cell = ";".join(f"{k}={t[k]}" for k in ("test", "measure", "population", "comparison"))
+            report_rows.append(("did_tests", cell, "min_clusters", "fewer clusters than the rules allow"))
+            t.update(statistic=None, p_value=None)
+    sens_keys = {(r["measure"], r["population"], r["comparison"]) for r in keep}
+    sensitivity = [r for r in sensitivity if (r["measure"], r["population"], r["comparison"]) in sens_keys]
     report = pl.DataFrame(report_rows, schema=list(REPORT_COLUMNS), orient="row") if report_rows else \
         pl.DataFrame(schema={c: pl.String for c in REPORT_COLUMNS})
     summary = _summary_head(plan, bootstrap, seed, rules.describe()) + blocks + [
@@ -440,6 +506,11 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         d.mkdir()
         stamp(frame(keep, SCHEMA), rules).write_csv(d / "estimates.csv")
         frame(tests, TEST_SCHEMA).write_csv(d / "tests.csv")
+        pl.DataFrame(sensitivity, schema=dict.fromkeys(SENSITIVITY_COLUMNS, pl.Float64) | {
+            c: pl.String for c in ("estimator", "measure", "population", "comparison", "method")} | {
+            "event_time": pl.Int64}, orient="row").select(SENSITIVITY_COLUMNS).write_csv(d / "sensitivity.csv") \
+            if sensitivity else pl.DataFrame(schema=dict.fromkeys(SENSITIVITY_COLUMNS, pl.String)).write_csv(
+                d / "sensitivity.csv")
         append_report(report, d / "disclosure_report.csv")  # public: "withheld"; reasons in did/internal/
         (d / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
 
@@ -463,7 +534,11 @@ def _summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str) -> 
         f"* = the row rests on fewer than {run.few_clusters} treated clusters: CRV1 and the clustered "
         "influence-function SE over-reject there (MacKinnon & Webb 2017); read p_ri / p_wild.",
         "pre-trend tests (also in tests.csv): the att_gt pre-period chi2 p-value over-rejects when cohorts hold "
-        "few afdelinger; use its randomization p and the event-study F test with binned leads (docs/did.md).", ""]
+        "few afdelinger; use its randomization p and the event-study F test with binned leads (docs/did.md).",
+        "sensitivity.csv: HonestDiD robust 95 % intervals of the event-study effect at e = "
+        f"{plan.sensitivity.event_time} ({', '.join(plan.sensitivity.methods)}; populations "
+        f"{', '.join(plan.sensitivity.populations)})" if plan.sensitivity.enabled else "sensitivity: not computed",
+        "goodman-bacon: the 2x2 comparisons behind the unweighted TWFE effect of each balanced stock panel", ""]
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -489,4 +564,4 @@ def _summary_block(head: str, rows: Rows, tests: Rows, errors: list[str], no_sta
         stat = f"F({t['df']}, {t['df2']})" if t["test"].endswith("_pretrend") else f"chi2({t['df']})"
         extra = f" over {t['df2']} re-dealings of the cohorts" if t["test"].endswith("randomization") else ""
         lines.append(f"  {t['test']}: {stat} = {_fmt(t['statistic'], '.3f')}, p = {_fmt(t['p_value'], '.4f')}{extra}")
-    return lines + [f"  {e}" for e in errors] + [""]
+    return lines + [e if e.startswith("  ") else f"  {e}" for e in errors] + [""]
