@@ -28,6 +28,7 @@ from PIL import Image
 from analyses.figures import areas as fa
 from analyses.figures import did as fd
 from analyses.figures import flows as ff
+from analyses.figures import sensitivity as fsens
 from analyses.figures import series as fs
 from analyses.figures import style as st
 from analyses.figures import tables as tb
@@ -211,6 +212,27 @@ def _area_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
     return specs
 
 
+def _sensitivity_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """One HonestDiD figure per measure, population and method in did/sensitivity.csv."""
+    path = out / "did" / "sensitivity.csv"
+    if not path.is_file():
+        return []
+    sens = pl.read_csv(path, infer_schema_length=None)
+    if not sens.height:
+        return []
+    lab = st.labels(style, lang)
+    specs = []
+    for m, pop, method in sens.select("measure", "population", "method").unique().sort(
+            "measure", "population", "method").iter_rows():
+        kind = tb.measure_kind(style, m, sens.filter(pl.col("measure") == m)["ci_low"])
+        title = lab["sensitivity"]["title"].format(measure=lab["measures"].get(m, m),
+                                                   method=lab["sensitivity"][method])
+        specs.append(Spec(f"fig_sensitivity_{m}_{pop}_{method}", title, "did/sensitivity",
+                          lambda m=m, pop=pop, method=method, kind=kind: fsens.sensitivity_figure(
+                              sens, measure=m, population=pop, method=method, kind=kind, style=style, lang=lang)))
+    return specs
+
+
 def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | None = None) -> list[Spec]:
     """Every figure the released tables of OUT support, in report order.
 
@@ -226,7 +248,7 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
     style = style or st.load_style()
     main, extra = _measure_specs(out, style, lang)
     return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _area_specs(
-        out, style, lang) + _did_specs(out, style, lang)
+        out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang)
 
 
 def png_bytes(fig: Figure, dpi: float) -> bytes:
