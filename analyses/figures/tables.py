@@ -139,3 +139,56 @@ def afdeling_counts(out: str | Path, groups: tuple[str, ...] | list[str]) -> dic
     counts = group_membership(scan_afdelinger(out)).group_by("group").agg(pl.col("afdeling_id").n_unique()).collect()
     found = dict(counts.iter_rows())
     return {g: int(found.get(g, 0)) for g in groups}
+
+
+def _manifest(out: str | Path) -> dict[str, Any]:
+    from panel.provenance import read_manifest
+
+    return read_manifest(out)
+
+
+def synthetic_source(out: str | Path) -> bool:
+    """Whether OUT was built from synthetic registers (``socialmix synth``/``demo``), so notes must say so.
+
+    Decided from OUT's provenance, never from the data: the registers the
+    build read are synthetic when (a) the build's recorded REG files are the
+    files a ``synth`` stage of the same manifest wrote (the demo; by content
+    hash, so it holds after OUT is moved), or (b) the REG folder still holds
+    ``truth.json`` (written only by ``synth``) or a ``manifest.json`` with a
+    ``synth`` stage. An OUT without a build record counts as register data.
+    """
+    stages = _manifest(out).get("stages", {})
+    reg = stages.get("build", {}).get("inputs", {}).get("REG", {})
+    files = reg.get("files", {})
+    if any(Path(f).name == "truth.json" for f in files):
+        return True
+    made = {v.get("sha256") for v in stages.get("synth", {}).get("outputs", {}).values() if isinstance(v, dict)}
+    read = {v.get("sha256") for v in files.values() if isinstance(v, dict)}
+    if read and None not in read and read <= made:
+        return True
+    path = reg.get("path")
+    if not path:
+        return False
+    folder = Path(path) if Path(path).is_absolute() else Path(out) / path
+    return (folder / "truth.json").is_file() or "synth" in _manifest(folder).get("stages", {})
+
+
+def did_config(out: str | Path) -> dict[str, Any]:
+    """The did.toml the did stage of OUT ran with (recorded in OUT/manifest.json), else the shipped one.
+
+    The figures need its ``[event_study] window`` (the binned window the event
+    study estimated) and ``[run] few_clusters`` if it is set.
+    """
+    import tomllib
+
+    from panel.config import deep_merge, load_config
+
+    conf = _manifest(out).get("stages", {}).get("did", {}).get("config", {})
+    base = conf.get("shipped", {}).get("analyses/did/did.toml") or load_config("analyses.did", "did.toml")
+    user = conf.get("options", {}).get("config")
+    if isinstance(user, str):
+        try:
+            base = deep_merge(base, tomllib.loads(user))
+        except tomllib.TOMLDecodeError:  # a path that no longer exists, not TOML text: keep the shipped values
+            log.warning("did config recorded in manifest.json is not TOML text; using the shipped did.toml")
+    return base
