@@ -66,10 +66,10 @@ def event_rows(est: pl.DataFrame, *, measure: str, population: str,
     for e, t in EVENT_TERMS:
         keep = keep | ((pl.col("estimator") == e) & (pl.col("term") == t))
     rows = est.filter(keep & (pl.col("measure") == measure) & (pl.col("population") == population)
-                      & pl.col("event_time").is_not_null())
+                      & pl.col("event_time").is_not_null()).with_columns(pl.col("event_time").cast(pl.Float64))
     if window is not None:
-        rows = rows.filter(pl.col("event_time").is_between(window[0], window[1]))
-    return intervals(rows.with_columns(pl.col("event_time").cast(pl.Float64)))
+        rows = rows.filter(pl.col("event_time").is_between(float(window[0]), float(window[1])))
+    return intervals(rows)
 
 
 def event_limits(rows: pl.DataFrame, window: tuple[int, int] | None, k: float = 1.0) -> tuple[float, float]:
