@@ -313,6 +313,6 @@ def dose_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, 
     fig.suptitle(lab["dose_title"].format(measure=name, population=lab["populations"].get(population, population)),
                  x=0.01, ha="left", fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
-    st.grid_legend(lax, handles, names, ncols=min(4, max(len(names), 1)))
+    st.grid_legend(lax, handles, names, ncols=min(2, max(len(names), 1)))  # group names are long
     st.add_note(fig, [lab["pointwise"], lab["source"]])
     return fig

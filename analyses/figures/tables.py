@@ -93,6 +93,25 @@ def series(df: pl.DataFrame, years: list[int], *, key: dict[str, Any], x: str = 
     return joined[y].fill_nan(None).to_numpy().astype(float)
 
 
+def series_many(df: pl.DataFrame, years: list[int], *, key: dict[str, Any], columns: list[str],
+                x: str = "year") -> dict[str, np.ndarray]:
+    """:func:`series` of several value columns of the same rows, with one filter and one join.
+
+    The decomposition figures draw six columns per group; one alignment instead
+    of six keeps their data work a sixth.
+    """
+    rows = df.filter(pl.all_horizontal([pl.col(k) == v for k, v in key.items()]))
+    if "suppressed" in rows.columns:
+        sup = pl.col("suppressed").fill_null(False)
+        rows = rows.with_columns(pl.when(sup).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
+    if rows.select(pl.col(x).is_duplicated().any()).item():
+        raise InputError(f"more than one row per {x} for {key}", column=x)
+    grid = pl.DataFrame({x: years}, schema={x: rows.schema[x] if x in rows.schema else pl.Int64})
+    joined = grid.join(rows.select(x, *(pl.col(c).cast(pl.Float64) for c in columns)), on=x, how="left",
+                       maintain_order="left")
+    return {c: joined[c].fill_nan(None).to_numpy().astype(float) for c in columns}
+
+
 def measure_kind(style: dict[str, Any], measure: str, values: pl.Series | None = None) -> str:
     """'share', 'kr' or 'number' for a measure: style.toml, then the queries registry, then the data."""
     conf = style.get("measures", {}).get(measure, {})
