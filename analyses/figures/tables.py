@@ -198,16 +198,20 @@ def did_config(out: str | Path) -> dict[str, Any]:
     The figures need its ``[event_study] window`` (the binned window the event
     study estimated) and ``[run] few_clusters`` if it is set.
     """
-    import tomllib
+    import tempfile
 
-    from panel.config import deep_merge, load_config
+    from panel.config import deep_merge, load_config, read_toml
+    from panel.errors import SocialmixError
 
     conf = _manifest(out).get("stages", {}).get("did", {}).get("config", {})
     base = conf.get("shipped", {}).get("analyses/did/did.toml") or load_config("analyses.did", "did.toml")
     user = conf.get("options", {}).get("config")
-    if isinstance(user, str):
-        try:
-            base = deep_merge(base, tomllib.loads(user))
-        except tomllib.TOMLDecodeError:  # a path that no longer exists, not TOML text: keep the shipped values
-            log.warning("did config recorded in manifest.json is not TOML text; using the shipped did.toml")
+    if isinstance(user, str):  # the override's text as the did stage recorded it
+        with tempfile.TemporaryDirectory(prefix="socialmix-did-config-") as tmp:
+            path = Path(tmp) / "did.toml"
+            path.write_text(user, encoding="utf-8")
+            try:
+                base = deep_merge(base, read_toml(path))
+            except SocialmixError:  # a path that no longer exists, not TOML text: keep the shipped values
+                log.warning("did config recorded in manifest.json is not TOML text; using the shipped did.toml")
     return base
