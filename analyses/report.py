@@ -18,11 +18,11 @@ from typing import Any, Literal
 
 import polars as pl
 
-from analyses.etable import headline_grid, to_html
+from analyses.etable import headline_grid, p_value, to_html
 from analyses.figures import style as st
 from analyses.figures import tables as tb
 from analyses.figures.did import headline_rows
-from analyses.figures.run import CONTRACT_MEASURES, POPULATIONS, Spec, figure_specs, render
+from analyses.figures.run import CONTRACT_MEASURES, POPULATIONS, Spec, figure_specs, render, with_data_source
 from panel.atomic import staged_file
 from panel.progress import step, track
 from panel.provenance import recorded
@@ -113,8 +113,28 @@ def measures_section(out: Path, style: dict[str, Any], lang: str) -> str:
     return html_ + f"<p class='note'>{_e(t['suppressed_note'])}</p>"
 
 
+def few_clusters(out: Path) -> int:
+    """Rows resting on fewer treated clusters than this are marked (did.toml ``[run] few_clusters``, else 10).
+
+    10 follows MacKinnon & Webb (2017): CRV1 with t(G-1) over-rejects with fewer treated clusters.
+    """
+    return int(tb.did_config(out).get("run", {}).get("few_clusters", 10))
+
+
+def _num(r: dict[str, Any], col: str) -> float | None:
+    v = r.get(col)
+    return None if v is None or v != v else float(v)
+
+
 def did_section(out: Path, style: dict[str, Any], lang: str) -> str:
-    """TWFE and Callaway–Sant'Anna overall effects of each tool group vs neither."""
+    """TWFE and Callaway–Sant'Anna overall effects with SE, 95 % CI, p-value and cluster counts.
+
+    The p-value is estimates.csv's ``p_value`` where the did stage wrote one,
+    otherwise the normal approximation of :func:`analyses.etable.p_value` (the
+    note says which). Cluster counts (``n_clusters_treated`` /
+    ``n_clusters_control``) are shown when present, and a row with fewer
+    treated clusters than :func:`few_clusters` is marked with a dagger.
+    """
     t, lab = _text(style, lang), st.labels(style, lang)
     est = tb.read_table(out, tb.ESTIMATES, required=tb.ESTIMATE_COLUMNS)
     if est is None:
@@ -129,22 +149,40 @@ def did_section(out: Path, style: dict[str, Any], lang: str) -> str:
         pl.col("comparison").replace_strict(comps, default=99).alias("_c"),
         pl.col("estimator").replace_strict(ests, default=99).alias("_e"),
     ).sort("_m", "measure", "_p", "_c", "comparison", "_e", "estimator")
+    has_p = "p_value" in rows_df.columns
+    clusters = [c for c in ("n_clusters_treated", "n_clusters_control") if c in rows_df.columns]
+    minimum, few_seen, normal_p = few_clusters(out), False, False
     rows = []
     for r in rows_df.iter_rows(named=True):
         kind = tb.measure_kind(style, r["measure"])
+        b, se = _num(r, "estimate"), _num(r, "se")
+        p = _num(r, "p_value") if has_p else None
+        if p is None and b is not None and se is not None and se > 0:
+            p, normal_p = p_value(b, se), True
+        treated = _num(r, "n_clusters_treated")
+        few = treated is not None and treated < minimum
+        few_seen |= few
         ci = f"[{_fmt(r['pw_low'], kind, lang, change=True)}; {_fmt(r['pw_high'], kind, lang, change=True)}]"
         rows.append([lab["measures"].get(r["measure"], r["measure"]),
                      lab["populations"].get(r["population"], "").capitalize(),
-                     lab["groups"].get(r["comparison"], r["comparison"]),
+                     lab["groups"].get(r["comparison"], r["comparison"]) + (" †" if few else ""),
                      lab["estimators"].get(r["estimator"], r["estimator"]),
-                     _fmt(r["estimate"], kind, lang, change=True), ci,
-                     st.number(r.get("n_units"), 0, lang=lang), st.number(r.get("n_obs"), 0, lang=lang)])
-    note = f"{t['unit_pp']} / {t['unit_kr']}"
+                     _fmt(b, kind, lang, change=True), _fmt(se, kind, lang, change=True), ci,
+                     "–" if p is None else st.number(p, 3, lang=lang)]
+                    + [st.number(_num(r, c), 0, lang=lang) for c in clusters]
+                    + [st.number(r.get("n_units"), 0, lang=lang), st.number(r.get("n_obs"), 0, lang=lang)])
+    notes = [f"{t['unit_pp']} / {t['unit_kr']}"]
+    if normal_p:
+        notes.append(t["p_normal_note"])
+    if few_seen:
+        notes.append(t["few_note"].format(n=minimum))
+    header = [t["measure"], t["population"], t["comparison"], t["estimator"], t["estimate"], t["se"], t["ci"],
+              t["p"]] + [t[c.replace("n_", "")] for c in clusters] + [t["units"], t["obs"]]
     # the same estimates as regression tables (SE, stars, clusters, N), one per population
     pops = [p for p in POPULATIONS if p in set(rows_df["population"].to_list())]
     regression = "".join(to_html(headline_grid(est, population=p, lang=lang, style=style)) for p in pops)
-    return (_table([t["measure"], t["population"], t["comparison"], t["estimator"], t["estimate"], t["ci"],
-                    t["units"], t["obs"]], rows, numeric_from=4) + f"<p class='note'>{_e(note)}</p>" + regression)
+    return (_table(header, rows, numeric_from=4) + "".join(f"<p class='note'>{_e(n)}</p>" for n in notes)
+            + regression)
 
 
 def disclosure_section(out: Path, style: dict[str, Any], lang: str) -> str:
@@ -195,7 +233,9 @@ def build_report(out: str | Path, *, lang: str = "en", config: str | Path | None
     st.check_lang(lang)
     out = Path(out)
     style = st.load_style(config)
+    style = with_data_source(style, out)
     lab, t = st.labels(style, lang), _text(style, lang)
+    intro = t["intro"] + (" " + t["intro_synthetic"] if tb.synthetic_source(out) else "")
     with step("report: figures"):
         figs = _embedded_from_files(out, lang)
         if figs is None:
@@ -222,7 +262,7 @@ def build_report(out: str | Path, *, lang: str = "en", config: str | Path | None
     return (f"<!DOCTYPE html><html lang='{lang}'><head><meta charset='utf-8'>"
             f"<meta name='viewport' content='width=device-width, initial-scale=1'>"
             f"<title>{_e(lab['report_title'])}</title><style>{CSS}</style></head><body>"
-            f"<h1>{_e(lab['report_title'])}</h1><p class='note'>{_e(t['intro'])}</p>"
+            f"<h1>{_e(lab['report_title'])}</h1><p class='note'>{_e(intro)}</p>"
             f"<nav><h2>{_e(t['contents'])}</h2><ul>{nav}</ul></nav>{body}</body></html>\n")
 
 

@@ -408,7 +408,9 @@ def build_parser() -> argparse.ArgumentParser:
             sp.add_argument("--effect", type=float, default=0.05)
         sp.add_argument("--years", type=_years, default=DEFAULT_YEARS)
         sp.add_argument("--config", type=Path, help="register config TOML")
-        sp.add_argument("--lang", choices=("da", "en"), default="en")
+        # the demo is for Danish evaluators: Danish unless asked otherwise (run keeps English, as report/figures)
+        sp.add_argument("--lang", choices=("da", "en"), default="da" if name == "demo" else "en",
+                        help="figures and report (default %(default)s)")
         # every option of the stages run (build, measures, did, figures, report)
         sp.add_argument("--allow-unknown-codes", action="store_true", help="as for build")
         sp.add_argument("--bootstrap", type=int, default=999, help="as for did (default %(default)s)")

@@ -195,9 +195,10 @@ def test_headline_and_dose():
     assert _by_gid(ax, "twfe").get_xdata()[0] == pytest.approx(2.5)
     assert _by_gid(ax, "att_gt").get_xdata()[0] == pytest.approx(2.7)
     fig = fd.dose_figure(_estimates(), measure="education", population="in", kind="share", style=STYLE, lang="da")
-    ax = fig.axes[0]
-    np.testing.assert_allclose(_by_gid(ax, "fleksibel_only").get_ydata(), [4.0, 1.0, 2.0])
-    assert [t.get_text() for t in ax.get_xticklabels()] == ["Lineær (0 til 100 pct.)", "0-25 pct.", "25-50 pct."]
+    # issue 20: the slope and the bins are on separate axes (left slope, right bins)
+    np.testing.assert_allclose(_by_gid(fig.axes[0], "fleksibel_only").get_ydata(), [4.0])
+    np.testing.assert_allclose(_by_gid(fig.axes[1], "fleksibel_only").get_ydata(), [1.0, 2.0])
+    assert [t.get_text() for t in fig.axes[1].get_xticklabels()] == ["0-25 pct.", "25-50 pct."]
 
 
 # ---------------------------------------------------------------- flows

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from analyses.figures import style as st
@@ -61,32 +62,77 @@ def intervals(rows: pl.DataFrame) -> pl.DataFrame:
                              u_high.alias("u_high"))
 
 
-def event_rows(est: pl.DataFrame, *, measure: str, population: str) -> pl.DataFrame:
-    """Event-time rows of all event-study estimators for one measure and population."""
+def event_rows(est: pl.DataFrame, *, measure: str, population: str,
+               window: tuple[int, int] | None = None) -> pl.DataFrame:
+    """Event-time rows of all event-study estimators for one measure and population, inside ``window``."""
     keep = pl.lit(False)
     for e, t in EVENT_TERMS:
         keep = keep | ((pl.col("estimator") == e) & (pl.col("term") == t))
     rows = est.filter(keep & (pl.col("measure") == measure) & (pl.col("population") == population)
-                      & pl.col("event_time").is_not_null())
-    return intervals(rows.with_columns(pl.col("event_time").cast(pl.Float64)))
+                      & pl.col("event_time").is_not_null()).with_columns(pl.col("event_time").cast(pl.Float64))
+    if window is not None:
+        rows = rows.filter(pl.col("event_time").is_between(float(window[0]), float(window[1])))
+    return intervals(rows)
+
+
+def event_limits(rows: pl.DataFrame, window: tuple[int, int] | None, k: float = 1.0) -> tuple[float, float]:
+    """Y limits of an event-study figure from the estimates and intervals inside the window, robustly.
+
+    Every estimate is inside. Intervals count except the event study's two
+    binned end points (they pool all earlier / later years, and with few
+    clusters their bars span tens of points) and any bar more than four times
+    as wide as the median bar; those are cut at the axis edge instead. Zero is
+    always shown; 8 % of the span is added on each side.
+    """
+    est = rows["estimate"].cast(pl.Float64).fill_null(np.nan).to_numpy() * k
+    binned = np.zeros(rows.height, dtype=bool)
+    if window is not None:
+        binned = ((rows["estimator"] == "event_study") & rows["event_time"].cast(pl.Float64).is_in([float(w) for w in window])).to_numpy()
+    bounds = []
+    for lo_col, hi_col in (("pw_low", "pw_high"), ("u_low", "u_high")):
+        lo = rows[lo_col].cast(pl.Float64).fill_null(np.nan).to_numpy() * k
+        hi = rows[hi_col].cast(pl.Float64).fill_null(np.nan).to_numpy() * k
+        bounds.append((lo, hi))
+    widths = bounds[0][1] - bounds[0][0]
+    ok = np.isfinite(widths) & ~binned
+    cap = 4 * float(np.median(widths[ok])) if ok.any() else np.inf
+    values = [est, np.zeros(1)]
+    for lo, hi in bounds:
+        use = ~binned & np.isfinite(lo) & np.isfinite(hi) & (hi - lo <= cap)
+        values += [lo[use], hi[use]]
+    v = np.concatenate(values)
+    v = v[np.isfinite(v)]
+    lo, hi = float(v.min()), float(v.max())
+    pad = 0.08 * (hi - lo) if hi > lo else 1.0
+    return lo - pad, hi + pad
 
 
 def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, style: dict[str, Any],
-                 lang: str = "en") -> Figure:
+                 lang: str = "en", window: tuple[int, int] | None = None) -> Figure:
     """Event-study estimates by event time, one panel per comparison (treated group vs neither).
 
+    One window for every estimator: the event study's binned window
+    (``did.toml [event_study] window``; without one, the event-time range of
+    the event-study rows), C-S ``dynamic`` and Sun-Abraham restricted to it.
     In each panel every estimator is a series of points (gid = estimator),
-    dodged sideways so the intervals do not overlap.
+    dodged sideways so the intervals do not overlap; the y axis is scaled by
+    :func:`event_limits`, and bars cut at its edge get an open triangle there
+    (gid ``<estimator>:clipped``).
     """
     lab = st.labels(style, lang)
-    rows = event_rows(est, measure=measure, population=population)
+    if window is None:
+        es_t = est.filter((pl.col("estimator") == "event_study") & (pl.col("measure") == measure)
+                          & (pl.col("population") == population))["event_time"].drop_nulls()
+        window = (int(es_t.min()), int(es_t.max())) if es_t.len() else None
+    rows = event_rows(est, measure=measure, population=population, window=window)
     comps = [c for c in style["figure"]["comparisons"] if rows.filter(pl.col("comparison") == c).height]
     comps += sorted(set(rows["comparison"].to_list()) - set(comps))
     ests = [e for e in dict.fromkeys(e for e, _ in EVENT_TERMS) if rows.filter(pl.col("estimator") == e).height]
     fig, flat, lax = st.panel_grid(style, len(comps))
     k = st.scale(kind)
+    y0, y1 = event_limits(rows, window, k) if rows.height else (-1.0, 1.0)
     width = 0.5 / max(len(ests), 1)
-    any_uniform = False
+    any_uniform = any_clipped = False
     for ax, comp in zip(flat, comps, strict=False):
         for i, e in enumerate(ests):
             r = rows.filter((pl.col("comparison") == comp) & (pl.col("estimator") == e)).sort("event_time")
@@ -106,12 +152,25 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
             ax.vlines(x, p_lo, p_hi, color=es["color"], linewidth=2.2, gid=f"{e}:pointwise")
             ax.plot(x, y, linestyle="none", marker=es["marker"], color=es["color"], markersize=4.5,
                     label=lab["estimators"].get(e, e), gid=e)
+            low = np.fmin(p_lo, u_lo) < y0
+            high = np.fmax(p_hi, u_hi) > y1
+            if low.any() or high.any():
+                any_clipped = True
+                inset = 0.015 * (y1 - y0)
+                for sel, marker, at in ((high, "^", y1 - inset), (low, "v", y0 + inset)):
+                    if sel.any():
+                        ax.plot(x[sel], np.full(sel.sum(), at), linestyle="none", marker=marker, markersize=4,
+                                markerfacecolor="white", color=es["color"], gid=f"{e}:clipped")
         ax.axhline(0, color="#000000", linewidth=0.7)
         ax.axvline(-0.5, color="#888888", linewidth=0.8, linestyle="--")
         ax.set_title(lab["versus"].format(group=lab["groups"].get(comp, comp)), loc="left", fontsize="small")
         ax.set_xlabel(lab["event_time"], fontsize="small")
+        if window is not None:
+            ax.set_xlim(window[0] - 0.6, window[1] + 0.6)
+            ax.set_xticks(range(window[0], window[1] + 1))
         ax.xaxis.set_major_formatter(st.NumberFormatter(lang, 0))
         st.value_axis(ax, kind, lang, lab, change=True)
+        ax.set_ylim(y0, y1)
     st.outer_ylabels(flat)
     name = lab["measures"].get(measure, measure.replace("_", " "))
     fig.suptitle(lab["event_title"].format(measure=name, population=lab["populations"].get(population, population)),
@@ -119,7 +178,9 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
     handles, names = flat[0].get_legend_handles_labels()
     st.grid_legend(lax, handles, names, ncols=len(names))
     bands = lab["pointwise"] + (f"; {lab['uniform']}" if any_uniform else "")
-    st.add_note(fig, [bands, lab["source"]])
+    bins = (lab["event_bins"].format(lo=st.number(window[0], 0, lang=lang), hi=st.number(window[1], 0, lang=lang))
+            if window is not None and "event_study" in ests else "")
+    st.add_note(fig, [bands, bins, lab["event_clipped"] if any_clipped else "", lab["source"]])
     return fig
 
 
@@ -205,32 +266,64 @@ def dose_label(term: str, lab: dict[str, Any], lang: str) -> str:
 
 def dose_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, style: dict[str, Any],
                 lang: str = "en") -> Figure:
-    """Dose-response estimates by term (dose level or bin) for each comparison, with pointwise 95% bars."""
+    """Dose-response: the linear slope and the bin effects in two panels, each on its own y axis.
+
+    The slope (effect of going from 0 to 100 % flexible letting) and the bin
+    effects (each bin vs no flexible letting) are different quantities, so
+    they never share an axis: left panel the slope, one point per comparison;
+    right panel the bins, dodged by comparison (gid = comparison in both),
+    with pointwise 95 % bars. A panel is left out when its terms are absent.
+    """
     lab = st.labels(style, lang)
     rows = intervals(est.filter((pl.col("estimator") == "dose") & (pl.col("measure") == measure)
-                                & (pl.col("population") == population)))
-    terms = list(dict.fromkeys(rows["term"].cast(pl.String).to_list()))
+                                & (pl.col("population") == population)).with_columns(pl.col("term").cast(pl.String)))
     comps = list(dict.fromkeys(rows["comparison"].to_list()))
-    fig, ax = st.new_figure(style)
+    slope, bins = rows.filter(pl.col("term") == "dose"), rows.filter(pl.col("term") != "dose")
+    parts = [(r, is_slope) for r, is_slope in ((slope, True), (bins, False)) if r.height]
+    fig = Figure(figsize=(style["figure"]["width"], style["figure"]["height"]), layout="constrained")
+    FigureCanvasAgg(fig)
+    ratios = [1.0 if s else 2.4 for _, s in parts] or [1.0]
+    gs = fig.add_gridspec(2, len(ratios), height_ratios=[1.0, 0.08], width_ratios=ratios)
+    axes = [fig.add_subplot(gs[0, j]) for j in range(len(ratios))]
+    lax = fig.add_subplot(gs[1, :])
+    lax.axis("off")
     k = st.scale(kind)
-    x0 = np.arange(len(terms), dtype=float)
     width = 0.5 / max(len(comps), 1)
-    for i, c in enumerate(comps):
-        r = rows.filter(pl.col("comparison") == c)
-        pos = {t: j for j, t in enumerate(terms)}
-        xs = np.array([x0[pos[t]] for t in r["term"].cast(pl.String)]) + (i - (len(comps) - 1) / 2) * width
-        v, lo, hi = (r[col].cast(pl.Float64).fill_null(np.nan).to_numpy() * k for col in ("estimate", "pw_low", "pw_high"))
-        gs = style["groups"].get(c, {"color": "#666666", "marker": "o"})
-        ax.vlines(xs, lo, hi, color=gs["color"], linewidth=2.0, gid=f"{c}:pointwise")
-        ax.plot(xs, v, linestyle="none", marker=gs["marker"], color=gs["color"], label=lab["groups"].get(c, c), gid=c)
-    ax.axhline(0, color="#000000", linewidth=0.7)
-    ax.set_xticks(x0)
-    ax.set_xticklabels([dose_label(t, lab, lang) for t in terms], fontsize="small")
-    ax.set_xlabel(lab["dose_axis"])
-    st.value_axis(ax, kind, lang, lab, change=True)
+    for ax, (part, is_slope) in zip(axes, parts, strict=False):
+        terms = list(dict.fromkeys(part["term"].to_list()))
+        pos = {c: j for j, c in enumerate(comps)} if is_slope else {t: j for j, t in enumerate(terms)}
+        for i, c in enumerate(comps):
+            r = part.filter(pl.col("comparison") == c)
+            if not r.height:
+                continue
+            if is_slope:
+                xs = np.full(r.height, float(pos[c]))
+            else:
+                xs = np.array([pos[t] for t in r["term"]], dtype=float) + (i - (len(comps) - 1) / 2) * width
+            v, lo, hi = (r[col].cast(pl.Float64).fill_null(np.nan).to_numpy() * k
+                         for col in ("estimate", "pw_low", "pw_high"))
+            gs_ = style["groups"].get(c, {"color": "#666666", "marker": "o"})
+            ax.vlines(xs, lo, hi, color=gs_["color"], linewidth=2.0, gid=f"{c}:pointwise")
+            ax.plot(xs, v, linestyle="none", marker=gs_["marker"], color=gs_["color"],
+                    label=lab["groups"].get(c, c), gid=c)
+        ax.axhline(0, color="#000000", linewidth=0.7)
+        st.value_axis(ax, kind, lang, lab, change=True)
+        if is_slope:
+            ax.set_xticks(range(len(comps)))
+            ax.set_xticklabels([""] * len(comps))
+            ax.set_xlim(-0.6, len(comps) - 0.4)
+            ax.set_title(lab["dose_linear"], loc="left", fontsize="small")
+            ax.set_xlabel(lab["dose_slope_axis"], fontsize="small")
+        else:
+            ax.set_xticks(range(len(terms)))
+            ax.set_xticklabels([dose_label(t, lab, lang) for t in terms], fontsize="small")
+            ax.set_xlim(-0.6, len(terms) - 0.4)
+            ax.set_title(lab["dose_bins"], loc="left", fontsize="small")
+            ax.set_xlabel(lab["dose_axis"], fontsize="small")
     name = lab["measures"].get(measure, measure.replace("_", " "))
-    ax.set_title(lab["dose_title"].format(measure=name, population=lab["populations"].get(population, population)),
-                 loc="left", fontsize="medium")
-    st.legend_below(ax, ncols=min(2, max(len(comps), 1)))
+    fig.suptitle(lab["dose_title"].format(measure=name, population=lab["populations"].get(population, population)),
+                 x=0.01, ha="left", fontsize="medium")
+    handles, names = axes[0].get_legend_handles_labels()
+    st.grid_legend(lax, handles, names, ncols=min(2, max(len(names), 1)))  # group names are long
     st.add_note(fig, [lab["pointwise"], lab["source"]])
     return fig

@@ -14,7 +14,7 @@ import polars as pl
 from matplotlib.figure import Figure
 
 from analyses.figures import style as st
-from analyses.figures.tables import series
+from analyses.figures.tables import series, series_many
 
 COMPONENTS = ("stayers", "in_movers", "out_movers", "entries", "exits")
 
@@ -40,8 +40,9 @@ def decomposition_figure(dec: pl.DataFrame, *, measure: str, kind: str, style: d
     for ax, g in zip(axes, groups, strict=False):
         pos = np.zeros(len(years))
         neg = np.zeros(len(years))
+        values = series_many(rows, years, key={"unit": g}, columns=[*COMPONENTS, "change"])
         for comp in COMPONENTS:
-            y = series(rows, years, key={"unit": g}, y=comp) * k
+            y = values[comp] * k
             hidden |= bool(np.isnan(y).any())
             down = y < 0  # NaN compares False: a suppressed component is a gap on the upward stack
             # one bar per year: upward from the positive stack or downward from the negative one
@@ -51,7 +52,7 @@ def decomposition_figure(dec: pl.DataFrame, *, measure: str, kind: str, style: d
                 bar.set_gid(f"{comp}-" if d else f"{comp}+")
             pos = pos + np.where(down, 0.0, np.nan_to_num(y))
             neg = neg + np.where(down, y, 0.0)
-        change = series(rows, years, key={"unit": g}, y="change") * k
+        change = values["change"] * k
         ax.plot(x, change, color="#000000", marker="D", linestyle="none", markersize=4, label=lab["change"],
                 gid="change")
         ax.axhline(0, color="#000000", linewidth=0.7)

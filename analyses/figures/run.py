@@ -166,6 +166,7 @@ def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
     kinds = {m: tb.measure_kind(style, m) for m in measures}
     names = {m: lab["measures"].get(m, m.replace("_", " ")) for m in measures}
     pairs = [(m, p) for m in measures for p in POPULATIONS]
+    window = tuple(tb.did_config(out)["event_study"]["window"])
     specs = [Spec(f"fig_did_{m}", lab["did_title"].format(measure=names[m]), tb.ESTIMATES,
                   lambda m=m: fd.headline_figure(est, measure=m, kind=kinds[m], style=style, lang=lang))
              for m in measures if fd.headline_rows(est.filter(pl.col("measure") == m)).height]
@@ -173,8 +174,8 @@ def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
                                                                    population=lab["populations"].get(p, p)),
                    tb.ESTIMATES,
                    lambda m=m, p=p: fd.event_figure(est, measure=m, population=p, kind=kinds[m], style=style,
-                                                    lang=lang))
-              for m, p in pairs if fd.event_rows(est, measure=m, population=p).height]
+                                                    lang=lang, window=window))
+              for m, p in pairs if fd.event_rows(est, measure=m, population=p, window=window).height]
     dose = est.filter(pl.col("estimator") == "dose")
     specs += [Spec(f"fig_dose_{m}_{p}", lab["dose_title"].format(measure=names[m],
                                                                  population=lab["populations"].get(p, p)),
@@ -233,6 +234,15 @@ def _sensitivity_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec
     return specs
 
 
+def with_data_source(style: dict[str, Any], out: str | Path) -> dict[str, Any]:
+    """The style with the note's source line saying "synthetic" when OUT was built from synthetic registers."""
+    if not tb.synthetic_source(out):
+        return style
+    labels = {lang: {**lab, "source": lab.get("source_synthetic", lab["source"])}
+              for lang, lab in style["labels"].items()}
+    return {**style, "labels": labels}
+
+
 def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | None = None) -> list[Spec]:
     """Every figure the released tables of OUT support, in report order.
 
@@ -245,7 +255,7 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
     out = Path(out)
     if not out.is_dir():
         raise InputError("output folder not found; run 'socialmix measures' first", file=out)
-    style = style or st.load_style()
+    style = with_data_source(style or st.load_style(), out)
     main, extra = _measure_specs(out, style, lang)
     return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _area_specs(
         out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang)

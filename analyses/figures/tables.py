@@ -93,6 +93,25 @@ def series(df: pl.DataFrame, years: list[int], *, key: dict[str, Any], x: str = 
     return joined[y].fill_nan(None).to_numpy().astype(float)
 
 
+def series_many(df: pl.DataFrame, years: list[int], *, key: dict[str, Any], columns: list[str],
+                x: str = "year") -> dict[str, np.ndarray]:
+    """:func:`series` of several value columns of the same rows, with one filter and one join.
+
+    The decomposition figures draw six columns per group; one alignment instead
+    of six keeps their data work a sixth.
+    """
+    rows = df.filter(pl.all_horizontal([pl.col(k) == v for k, v in key.items()]))
+    if "suppressed" in rows.columns:
+        sup = pl.col("suppressed").fill_null(False)
+        rows = rows.with_columns(pl.when(sup).then(None).otherwise(pl.col(c)).alias(c) for c in columns)
+    if rows.select(pl.col(x).is_duplicated().any()).item():
+        raise InputError(f"more than one row per {x} for {key}", column=x)
+    grid = pl.DataFrame({x: years}, schema={x: rows.schema[x] if x in rows.schema else pl.Int64})
+    joined = grid.join(rows.select(x, *(pl.col(c).cast(pl.Float64) for c in columns)), on=x, how="left",
+                       maintain_order="left")
+    return {c: joined[c].fill_nan(None).to_numpy().astype(float) for c in columns}
+
+
 def measure_kind(style: dict[str, Any], measure: str, values: pl.Series | None = None) -> str:
     """'share', 'kr' or 'number' for a measure: style.toml, then the queries registry, then the data."""
     conf = style.get("measures", {}).get(measure, {})
@@ -139,3 +158,60 @@ def afdeling_counts(out: str | Path, groups: tuple[str, ...] | list[str]) -> dic
     counts = group_membership(scan_afdelinger(out)).group_by("group").agg(pl.col("afdeling_id").n_unique()).collect()
     found = dict(counts.iter_rows())
     return {g: int(found.get(g, 0)) for g in groups}
+
+
+def _manifest(out: str | Path) -> dict[str, Any]:
+    from panel.provenance import read_manifest
+
+    return read_manifest(out)
+
+
+def synthetic_source(out: str | Path) -> bool:
+    """Whether OUT was built from synthetic registers (``socialmix synth``/``demo``), so notes must say so.
+
+    Decided from OUT's provenance, never from the data: the registers the
+    build read are synthetic when (a) the build's recorded REG files are the
+    files a ``synth`` stage of the same manifest wrote (the demo; by content
+    hash, so it holds after OUT is moved), or (b) the REG folder still holds
+    ``truth.json`` (written only by ``synth``) or a ``manifest.json`` with a
+    ``synth`` stage. An OUT without a build record counts as register data.
+    """
+    stages = _manifest(out).get("stages", {})
+    reg = stages.get("build", {}).get("inputs", {}).get("REG", {})
+    files = reg.get("files", {})
+    if any(Path(f).name == "truth.json" for f in files):
+        return True
+    made = {v.get("sha256") for v in stages.get("synth", {}).get("outputs", {}).values() if isinstance(v, dict)}
+    read = {v.get("sha256") for v in files.values() if isinstance(v, dict)}
+    if read and None not in read and read <= made:
+        return True
+    path = reg.get("path")
+    if not path:
+        return False
+    folder = Path(path) if Path(path).is_absolute() else Path(out) / path
+    return (folder / "truth.json").is_file() or "synth" in _manifest(folder).get("stages", {})
+
+
+def did_config(out: str | Path) -> dict[str, Any]:
+    """The did.toml the did stage of OUT ran with (recorded in OUT/manifest.json), else the shipped one.
+
+    The figures need its ``[event_study] window`` (the binned window the event
+    study estimated) and ``[run] few_clusters`` if it is set.
+    """
+    import tempfile
+
+    from panel.config import deep_merge, load_config, read_toml
+    from panel.errors import SocialmixError
+
+    conf = _manifest(out).get("stages", {}).get("did", {}).get("config", {})
+    base = conf.get("shipped", {}).get("analyses/did/did.toml") or load_config("analyses.did", "did.toml")
+    user = conf.get("options", {}).get("config")
+    if isinstance(user, str):  # the override's text as the did stage recorded it
+        with tempfile.TemporaryDirectory(prefix="socialmix-did-config-") as tmp:
+            path = Path(tmp) / "did.toml"
+            path.write_text(user, encoding="utf-8")
+            try:
+                base = deep_merge(base, read_toml(path))
+            except SocialmixError:  # a path that no longer exists, not TOML text: keep the shipped values
+                log.warning("did config recorded in manifest.json is not TOML text; using the shipped did.toml")
+    return base
