@@ -121,7 +121,9 @@ def reputation(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str, np.
     """A persistent draw per afdeling: how strongly it attracts disadvantaged households.
 
     Normal, larger for the large estates (correlated with log capacity) and
-    shifted for the study tier (the helhedsplan estates). It enters the choice
+    shifted for the study tier (the helhedsplan estates), whose spread is
+    damped: treated and comparison afdelinger of the DiD stay alike, so
+    the dose slope over FLEX_SHARE stays F (tests/test_did_planted.py). It enters the choice
     of an afdeling as ``exp(reputation_effect * rep * (score - mean score))``, so
     the log-odds of a non-Western resident are about linear in ``rep`` and the
     afdeling shares come out logit-normal, with the long right tail of the
@@ -132,7 +134,8 @@ def reputation(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str, np.
     size = (logcap - logcap.mean()) / max(float(logcap.std()), 1e-9)
     rho = h["reputation_size_corr"]
     base = rho * size + math.sqrt(1 - rho * rho) * rng.standard_normal(len(logcap))
-    return h["reputation_sd"] * base + h["reputation_study_shift"] * afd["study"]
+    sd = h["reputation_sd"] * np.where(afd["study"], h["reputation_study_sd_factor"], 1.0)
+    return sd * base + h["reputation_study_shift"] * afd["study"]
 
 
 def pick_in_tier(rng: np.random.Generator, cfg: dict[str, Any], *, vac: np.ndarray, rep: np.ndarray,
