@@ -58,7 +58,8 @@ def place_initial(rng: np.random.Generator, cfg: dict[str, Any], pop: dict[str, 
     for tier_mask, lo, hi in ((in_study, 0, n_study), (~in_study, n_study, len(afd["cap"]))):
         ids = pub_ids[tier_mask]
         fam_afd[ids] = lo + housing.pick_in_tier(rng, cfg, vac=afd["cap"][lo:hi], rep=afd["rep"][lo:hi],
-                                                 score=st["score"][ids], size=size[ids])
+                                                 score=housing.affinity(cfg, st["score"][ids], st["nw"][ids]),
+                                                 size=size[ids])
     fam_addr = np.full(n_fam, -1, dtype=np.int64)
     pub = fam_afd >= 0
     fam_addr[pub] = housing.random_address(rng, afd, fam_afd[pub])
@@ -197,7 +198,9 @@ def step(rng: np.random.Generator, cfg: dict[str, Any], pop: dict[str, np.ndarra
     score_in = np.r_[st["score"][movers_in], imm_st["score"][n_fam + imm_in]]
     origin = np.r_[fams["afd"][movers_in], np.full(len(imm_in), -1)]
     size_in = np.r_[size[movers_in], imm_size[imm_in]]
-    dest = housing.choose_afdeling(rng, cfg, afd, occupancy=occ, score=score_in, exclude=origin, size=size_in)
+    aff_in = housing.affinity(cfg, score_in, np.r_[st["nw"][movers_in], imm_st["nw"][n_fam + imm_in]])
+    dest = housing.choose_afdeling(rng, cfg, afd, occupancy=occ, score=score_in, exclude=origin, size=size_in,
+                                   affinity=aff_in)
     ids_in = np.r_[movers_in, n_fam + imm_in]
     # apply: internal address change, public destinations, private addresses
     fams["addr"] = fams["addr"].copy()

@@ -182,12 +182,13 @@ def pick_in_tier(rng: np.random.Generator, cfg: dict[str, Any], *, vac: np.ndarr
 
 def choose_afdeling(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str, np.ndarray], *,
                     occupancy: np.ndarray, score: np.ndarray, exclude: np.ndarray,
-                    size: np.ndarray | None = None) -> np.ndarray:
+                    size: np.ndarray | None = None, affinity: np.ndarray | None = None) -> np.ndarray:
     """Destination afdeling per household: study tier by score and vacancy, then by vacancy and reputation.
 
     ``exclude`` is the origin afdeling (-1 for none); a draw equal to it moves
     to the next afdeling of the same tier, so a between-move never stays.
-    ``size`` (persons per household) weights the reputation balance.
+    ``size`` (persons per household) weights the reputation balance;
+    ``affinity`` (default ``score``) is what the reputation interacts with.
     """
     h = cfg["housing"]
     cap = afd["cap"]
@@ -195,6 +196,7 @@ def choose_afdeling(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str
     study = afd["study"]
     rep = afd.get("rep", np.zeros(len(cap)))
     size = np.ones(len(score)) if size is None else size
+    affinity = score if affinity is None else affinity
     v_s, v_o = vac[study].sum(), vac[~study].sum()
     odds = v_s * np.exp(h["lambda_study"] * score)
     to_study = rng.random(len(score)) < odds / (odds + v_o)
@@ -202,7 +204,8 @@ def choose_afdeling(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str
     dest = np.empty(len(score), dtype=np.int64)
     for mask, lo, hi in ((to_study, 0, n_study), (~to_study, n_study, len(cap))):
         ids = np.flatnonzero(mask)
-        dest[ids] = lo + pick_in_tier(rng, cfg, vac=vac[lo:hi], rep=rep[lo:hi], score=score[ids], size=size[ids])
+        dest[ids] = lo + pick_in_tier(rng, cfg, vac=vac[lo:hi], rep=rep[lo:hi], score=affinity[ids],
+                                           size=size[ids])
     same = dest == exclude
     lo = np.where(to_study, 0, n_study)
     width = np.where(to_study, n_study, len(cap) - n_study)
@@ -220,3 +223,13 @@ def random_address(rng: np.random.Generator, afd: dict[str, np.ndarray], dest: n
     off = avoid - start
     step = 1 + (rng.random(len(dest)) * np.maximum(n_addr - 1, 1)).astype(np.int64)
     return start + (off + step) % n_addr
+
+
+def affinity(cfg: dict[str, Any], score: np.ndarray, nonwestern: np.ndarray) -> np.ndarray:
+    """What an afdeling's reputation attracts: disadvantage plus a co-ethnic pull of non-Western households.
+
+    The disadvantage score alone cannot make estates more than about half non-Western (the weakest
+    Danish households compete for the same flats); the extra term is the network effect that makes
+    the Danish estates of 70-90 % immigrants and descendants.
+    """
+    return score + cfg["housing"]["reputation_nonwestern"] * nonwestern
