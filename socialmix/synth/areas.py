@@ -45,12 +45,15 @@ def region_of(kom: np.ndarray) -> np.ndarray:
 
 
 def boligomraader(afd: pl.DataFrame, rng: np.random.Generator, extra_mean: float,
-                  order: np.ndarray | None = None) -> pl.Series:
+                  order: np.ndarray | None = None, *, deprived: tuple[float, float, float] = (0.0, 1.0, 0.0),
+                  ) -> pl.Series:
     """An area id per afdeling: a helhedsplan's afdelinger together, the rest in small groups per municipality.
 
     ``order`` (e.g. each afdeling's non-Western share) sorts a municipality's afdelinger before they are cut
     into areas, so an area joins afdelinger of like composition, as one estate built at one time does;
-    without it they are grouped at random.
+    without it they are grouped at random. ``deprived = (lo, hi, extra)``: an area starting at an
+    afdeling whose ``order`` value is ``hi`` or more takes ``extra`` more afdelinger on average (linearly from
+    ``lo``), because the deprived estates are the big connected ones (Gellerup, Vollsmose, Mjoelnerparken).
     """
     ids = np.empty(afd.height, dtype=object)
     hp = afd["HELHEDSPLAN_ID"].to_numpy()
@@ -62,9 +65,14 @@ def boligomraader(afd: pl.DataFrame, rng: np.random.Generator, extra_mean: float
         rows = rows[rng.permutation(len(rows))]
         if order is not None:
             rows = rows[np.argsort(order[rows], kind="stable")]
+        rows = rows[::-1]  # most deprived first, so each big estate is cut from the top of the ranking
         i = 0
         while i < len(rows):
-            k = 1 + int(rng.poisson(extra_mean))
+            mean = extra_mean
+            if order is not None:
+                lo, hi, extra = deprived
+                mean += extra * float(np.clip((order[rows[i]] - lo) / (hi - lo), 0.0, 1.0))
+            k = 1 + int(rng.poisson(mean))
             ids[rows[i:i + k]] = f"BO{n:05d}"
             n += 1
             i += k
@@ -100,8 +108,10 @@ def add_area_inputs(reg: Path, years: range, *, seed: int, compression: str = "z
     rng = np.random.default_rng([seed, cfg["areas"]["seed_offset"]])
     lk = reg / "lookup"
     afd = pl.read_parquet(lk / "afdeling.parquet")
-    afd = afd.with_columns(boligomraader(afd, rng, float(cfg["areas"]["extra_afdelinger_mean"]),
-                                         _non_western_share(reg, afd, years[0])))
+    a = cfg["areas"]
+    afd = afd.with_columns(boligomraader(
+        afd, rng, float(a["extra_afdelinger_mean"]), _non_western_share(reg, afd, years[0]),
+        deprived=(float(a["deprived_share_lo"]), float(a["deprived_share_hi"]), float(a["deprived_extra_mean"]))))
     afd.write_parquet(lk / "afdeling.parquet")
     koms = np.unique(afd["KOM"].to_numpy())
     pl.DataFrame({"KOM": koms, "REGION": region_of(koms)}).write_csv(lk / "kommune_region.csv")

@@ -52,12 +52,14 @@ def place_initial(rng: np.random.Generator, cfg: dict[str, Any], pop: dict[str, 
     study_cap = afd["cap"][:n_study].sum()
     in_study = housing.weighted_take(rng, np.exp(h["lambda_study"] * st["score"][pub_ids]), size[pub_ids],
                                      study_cap)
+    if "rep" not in afd:
+        afd["rep"] = housing.reputation(rng, cfg, afd)
     fam_afd = np.full(n_fam, -1, dtype=np.int32)
     for tier_mask, lo, hi in ((in_study, 0, n_study), (~in_study, n_study, len(afd["cap"]))):
-        ids = rng.permutation(pub_ids[tier_mask])
-        cum_cap = np.cumsum(afd["cap"][lo:hi])
-        cum = np.cumsum(size[ids]) * (cum_cap[-1] / max(size[ids].sum(), 1))
-        fam_afd[ids] = lo + np.minimum(np.searchsorted(cum_cap, cum - 0.5, side="left"), hi - lo - 1)
+        ids = pub_ids[tier_mask]
+        fam_afd[ids] = lo + housing.pick_in_tier(rng, cfg, vac=afd["cap"][lo:hi], rep=afd["rep"][lo:hi],
+                                                 score=housing.affinity(cfg, st["score"][ids], st["nw"][ids]),
+                                                 size=size[ids])
     fam_addr = np.full(n_fam, -1, dtype=np.int64)
     pub = fam_afd >= 0
     fam_addr[pub] = housing.random_address(rng, afd, fam_afd[pub])
@@ -195,7 +197,10 @@ def step(rng: np.random.Generator, cfg: dict[str, Any], pop: dict[str, np.ndarra
     imm_in = np.flatnonzero(imm_public)
     score_in = np.r_[st["score"][movers_in], imm_st["score"][n_fam + imm_in]]
     origin = np.r_[fams["afd"][movers_in], np.full(len(imm_in), -1)]
-    dest = housing.choose_afdeling(rng, cfg, afd, occupancy=occ, score=score_in, exclude=origin)
+    size_in = np.r_[size[movers_in], imm_size[imm_in]]
+    aff_in = housing.affinity(cfg, score_in, np.r_[st["nw"][movers_in], imm_st["nw"][n_fam + imm_in]])
+    dest = housing.choose_afdeling(rng, cfg, afd, occupancy=occ, score=score_in, exclude=origin, size=size_in,
+                                   affinity=aff_in)
     ids_in = np.r_[movers_in, n_fam + imm_in]
     # apply: internal address change, public destinations, private addresses
     fams["addr"] = fams["addr"].copy()

@@ -3,9 +3,11 @@
 Afdelinger have a capacity (persons); households choose first between the
 study tier (afdelinger with a helhedsplan, the disadvantaged estates) and the
 other afdelinger, with odds that grow with the household's disadvantage
-score, then an afdeling within the tier in proportion to its vacancy. The
-vacancy weighting keeps afdelinger near capacity year after year without any
-loop over households.
+score, then an afdeling within the tier in proportion to its vacancy, tilted
+by the afdeling's persistent reputation times the household's disadvantage
+(a few estates strongly attract disadvantaged households). The vacancy
+weighting keeps afdelinger near capacity year after year without any loop
+over households.
 """
 
 from __future__ import annotations
@@ -135,27 +137,95 @@ def weighted_take(rng: np.random.Generator, weight: np.ndarray, size: np.ndarray
     return take
 
 
+def reputation(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str, np.ndarray]) -> np.ndarray:
+    """A persistent draw per afdeling: how strongly it attracts disadvantaged households.
+
+    Normal, larger for the large estates (correlated with log capacity) and
+    shifted for the study tier (the helhedsplan estates), whose spread is
+    damped: treated and comparison afdelinger of the DiD stay alike, so
+    the dose slope over FLEX_SHARE stays F (tests/test_did_planted.py). It enters the choice
+    of an afdeling as ``exp(reputation_effect * rep * (score - mean score))``, so
+    the log-odds of a non-Western resident are about linear in ``rep`` and the
+    afdeling shares come out logit-normal, with the long right tail of the
+    Danish estates.
+    """
+    h = cfg["housing"]
+    logcap = np.log(afd["cap"])
+    size = (logcap - logcap.mean()) / max(float(logcap.std()), 1e-9)
+    rho = h["reputation_size_corr"]
+    base = rho * size + math.sqrt(1 - rho * rho) * rng.standard_normal(len(logcap))
+    sd = h["reputation_sd"] * np.where(afd["study"], h["reputation_study_sd_factor"], 1.0)
+    return sd * base + h["reputation_study_shift"] * afd["study"]
+
+
+def pick_in_tier(rng: np.random.Generator, cfg: dict[str, Any], *, vac: np.ndarray, rep: np.ndarray,
+                 score: np.ndarray, size: np.ndarray) -> np.ndarray:
+    """Index (into ``vac``) of an afdeling per household, by vacancy and reputation x disadvantage.
+
+    Households are grouped into score bins; the bin x afdeling weights
+    ``exp(effect * rep * (score - mean))`` are rescaled per afdeling
+    (Sinkhorn) so that the persons drawn into each afdeling stay proportional
+    to its vacancy: the reputation changes who moves in, not how many.
+    """
+    h = cfg["housing"]
+    n, m = len(score), len(vac)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    k = h["reputation_effect"]
+    w = np.maximum(size, 1).astype(float)
+    if k == 0 or not np.any(rep):
+        cum = np.cumsum(vac) / vac.sum()
+        return np.minimum(np.searchsorted(cum, rng.random(n), side="right"), m - 1)
+    n_bins = int(h["reputation_bins"])
+    edges = np.quantile(score, np.linspace(0, 1, n_bins + 1)[1:-1])
+    b = np.searchsorted(edges, score, side="right")
+    nb = np.bincount(b, weights=w, minlength=n_bins)
+    sb = np.bincount(b, weights=w * score, minlength=n_bins) / np.maximum(nb, 1e-12)
+    centre = float((w * score).sum() / w.sum())
+    logm = k * np.outer(sb - centre, rep)
+    logm -= logm.max(axis=1, keepdims=True)
+    mat = np.exp(logm) * vac[None, :]
+    target = vac / vac.sum() * nb.sum()
+    col = np.ones(m)
+    for _ in range(int(h["reputation_sinkhorn"])):
+        p = mat * col[None, :]
+        p /= p.sum(axis=1, keepdims=True)
+        demand = nb @ p
+        col *= np.where(demand > 0, target / np.maximum(demand, 1e-300), 1.0)
+    p = mat * col[None, :]
+    cum = np.cumsum(p / p.sum(axis=1, keepdims=True), axis=1)
+    cum[:, -1] = 1.0
+    flat = (cum + np.arange(n_bins)[:, None]).ravel()
+    pick = np.searchsorted(flat, b + rng.random(n), side="right") - b * m
+    return np.clip(pick, 0, m - 1)
+
+
 def choose_afdeling(rng: np.random.Generator, cfg: dict[str, Any], afd: dict[str, np.ndarray], *,
-                    occupancy: np.ndarray, score: np.ndarray, exclude: np.ndarray) -> np.ndarray:
-    """Destination afdeling per household: study tier by score and vacancy, then by vacancy.
+                    occupancy: np.ndarray, score: np.ndarray, exclude: np.ndarray,
+                    size: np.ndarray | None = None, affinity: np.ndarray | None = None) -> np.ndarray:
+    """Destination afdeling per household: study tier by score and vacancy, then by vacancy and reputation.
 
     ``exclude`` is the origin afdeling (-1 for none); a draw equal to it moves
     to the next afdeling of the same tier, so a between-move never stays.
+    ``size`` (persons per household) weights the reputation balance;
+    ``affinity`` (default ``score``) is what the reputation interacts with.
     """
     h = cfg["housing"]
     cap = afd["cap"]
     vac = np.maximum(cap - occupancy, 0.0) + h["vacancy_floor"] * cap
     study = afd["study"]
+    rep = afd.get("rep", np.zeros(len(cap)))
+    size = np.ones(len(score)) if size is None else size
+    affinity = score if affinity is None else affinity
     v_s, v_o = vac[study].sum(), vac[~study].sum()
     odds = v_s * np.exp(h["lambda_study"] * score)
     to_study = rng.random(len(score)) < odds / (odds + v_o)
     n_study = int(study.sum())
-    cum_s = np.cumsum(vac[:n_study]) / v_s
-    cum_o = np.cumsum(vac[n_study:]) / v_o
-    u = rng.random(len(score))
-    pick_s = np.minimum(np.searchsorted(cum_s, u, side="right"), n_study - 1)
-    pick_o = n_study + np.minimum(np.searchsorted(cum_o, u, side="right"), len(cap) - n_study - 1)
-    dest = np.where(to_study, pick_s, pick_o)
+    dest = np.empty(len(score), dtype=np.int64)
+    for mask, lo, hi in ((to_study, 0, n_study), (~to_study, n_study, len(cap))):
+        ids = np.flatnonzero(mask)
+        dest[ids] = lo + pick_in_tier(rng, cfg, vac=vac[lo:hi], rep=rep[lo:hi], score=affinity[ids],
+                                           size=size[ids])
     same = dest == exclude
     lo = np.where(to_study, 0, n_study)
     width = np.where(to_study, n_study, len(cap) - n_study)
@@ -173,3 +243,13 @@ def random_address(rng: np.random.Generator, afd: dict[str, np.ndarray], dest: n
     off = avoid - start
     step = 1 + (rng.random(len(dest)) * np.maximum(n_addr - 1, 1)).astype(np.int64)
     return start + (off + step) % n_addr
+
+
+def affinity(cfg: dict[str, Any], score: np.ndarray, nonwestern: np.ndarray) -> np.ndarray:
+    """What an afdeling's reputation attracts: disadvantage plus a co-ethnic pull of non-Western households.
+
+    The disadvantage score alone cannot make estates more than about half non-Western (the weakest
+    Danish households compete for the same flats); the extra term is the network effect that makes
+    the Danish estates of 70-90 % immigrants and descendants.
+    """
+    return score + cfg["housing"]["reputation_nonwestern"] * nonwestern
