@@ -33,6 +33,7 @@ generate = pytest.importorskip("socialmix.synth").generate
 build = pytest.importorskip("panel.build").build
 
 from analyses.did.run import run_did  # noqa: E402
+from queries.disclosure_rules import load_rules, save_rules  # noqa: E402
 
 KEYS = ["measure", "population", "comparison", "estimator", "term", "event_time", "cohort", "time"]
 CONFIG = """
@@ -54,6 +55,7 @@ def pipeline(tmp: Path, *, persons: int, seed: int, effect: float) -> tuple[pl.D
     reg, out = tmp / f"reg{seed}_{effect}", tmp / f"out{seed}_{effect}"
     generate(reg, persons=persons, seed=seed, effect=effect)
     build(reg, out, years=(2004, 2013))
+    save_rules(load_rules("dst"), out / "measures")  # the OUT's rule set, as `measures` would write it
     cfg = tmp / "did.toml"
     cfg.write_text(CONFIG)
     run_did(out, bootstrap=0, config=cfg)

@@ -69,7 +69,8 @@ def test_trend_figure_matches_measures_table(out):
 def test_report_sections_carry_no_identifiers(out):
     style = st.load_style()
     text = measures_section(out, style, "da") + did_section(out, style, "da") + disclosure_section(out, style, "da")
-    assert "<table>" in text and "primary" in text
+    # the public disclosure section says "withheld", never which rule withheld a cell (issue 16)
+    assert "<table>" in text and "withheld" in text and "primary" not in text and "complementary" not in text
     tokens = set(re.findall(r"[A-Za-z0-9_-]{3,}", text))
     afd = set(pl.read_parquet(out / "afdeling.parquet")["afdeling_id"].to_list())
     assert not tokens & afd
