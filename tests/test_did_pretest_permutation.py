@@ -13,7 +13,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analyses.did.att_gt import _dealer, att_gt
+from analyses.did.att_gt import att_gt
+from analyses.did.ri import cohort_dealer as _dealer
 
 YEARS = np.arange(2004, 2012)
 

@@ -34,6 +34,7 @@ from analyses.did import drdid
 from analyses.did.aggregate import aggte
 from analyses.did.bootstrap import add_bands, cluster_sums, influence_se, mend_single_cluster
 from analyses.did.options import BasePeriod, Control, EstMethod, Multiplier, SingleCluster, check_option
+from analyses.did.ri import cohort_dealer
 from panel.errors import InputError
 
 
@@ -109,7 +110,7 @@ class AttGtResult:
             return stat
         rng = np.random.default_rng(seed)
         u, opts = self.units, self.options
-        deal = _dealer(u.cohort, u.cluster)
+        deal = cohort_dealer(u.cohort, u.cluster)
         hits = 0
         for _ in range(permutations):
             perm = replace(u, cohort=deal(rng))
@@ -150,15 +151,6 @@ def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str) -> tuple[np.n
         return inf, u.cluster, []
     return mend_single_cluster(inf, tab.get_column("cohort").to_numpy(), u.cohort, u.weight, u.cluster)
 
-
-def _dealer(cohort: np.ndarray, cluster: np.ndarray | None):
-    """A function rng -> the cohorts re-dealt at random (by cluster when cohorts are constant within clusters)."""
-    if cluster is not None:
-        first = np.full(int(cluster.max()) + 1, -1, dtype=np.int64)
-        first[cluster] = cohort  # some unit's cohort per cluster
-        if np.array_equal(first[cluster], cohort):
-            return lambda rng: rng.permutation(first)[cluster]
-    return lambda rng: rng.permutation(cohort)
 
 
 # ---------------------------------------------------------------- preparation

@@ -11,27 +11,13 @@ exact under the sharp null whenever adoption timing is exchangeable.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 import polars as pl
 
 from analyses.did.att_gt import AttGtResult, Units, compute_cells
-
-
-def cohort_dealer(cohort: np.ndarray, cluster: np.ndarray | None) -> Callable[[np.random.Generator], np.ndarray]:
-    """rng -> the cohorts re-dealt at random: among the clusters when each cluster holds one cohort, else units.
-
-    The same dealing as att_gt's pre-test (``AttGtResult.pretest``): whole
-    helhedsplaner change cohort, so the clustering of adoption is kept.
-    """
-    if cluster is not None:
-        first = np.full(int(cluster.max()) + 1, -1, dtype=np.int64)
-        first[cluster] = cohort
-        if np.array_equal(first[cluster], cohort):
-            return lambda rng: rng.permutation(first)[cluster]
-    return lambda rng: rng.permutation(cohort)
+from analyses.did.ri import cohort_dealer
 
 
 def simple_att(table: pl.DataFrame, u: Units) -> float:
