@@ -9,7 +9,9 @@ control of :mod:`queries.disclosure`, into the staged ``measures/`` folder:
 * ``tenure``: out-movers by length of stay (left-censoring flagged);
 * ``destinations``: where out-movers went and in-movers came from;
 * ``trajectories``: residents of a baseline year followed k years, stayers and
-  leavers apart.
+  leavers apart;
+* ``family_households``, ``family_cohorts``, ``displacement`` (issue 18, group
+  level only): :mod:`queries.flows.households_release`.
 
 Column definitions and the algebra: docs/flows.md.
 """
