@@ -30,6 +30,7 @@ from panel.config import load_config
 from panel.derive import composition_flags, couple_flags
 from panel.errors import InputError
 from panel.schema import TOOL_PARTS
+from queries.flows.protection import pair_relation
 from queries.flows.retention import stay_band
 
 ALL = "all"
@@ -182,7 +183,5 @@ def family_cohorts(sub: pl.DataFrame, groups: pl.DataFrame, composition: Mapping
 
 def unit_relations() -> list:
     """``any_tool`` = its three exclusive groups; the pooled study series = ``any_tool`` + ``neither``."""
-    from queries.flows.protection import pair_relation
-
     return [pair_relation(("level", "unit"), ("group", "any_tool"), [("group", g) for g in TOOL_PARTS], "any_tool"),
             pair_relation(("level", "unit"), STUDY, [("group", "any_tool"), ("group", "neither")], "study")]
