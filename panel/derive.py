@@ -240,7 +240,38 @@ def household_composition(hd: dict) -> list[pl.Expr]:
         return flag.cast(pl.Int16).sum().over("_hh").cast(pl.Int16)
 
     return [*(members(flags[c]).alias(c) for c in COMPOSITION_FLAGS if c != "hh_rs"),
-            (flags["hh_rs"].cast(pl.Int8).max().over("_hh") > 0).alias("hh_rs")]
+            (flags["hh_rs"].cast(pl.Int8).max().over("_hh") > 0).alias("hh_rs"),
+            couple_flags(hd, "_hh")["hh_couple"]]
+
+
+def couple_flags(hd: dict, household: str | list[str]) -> dict[str, pl.Expr]:
+    """Per person: ``hh_couple`` (one of the household's couple) and ``hh_parent`` (a couple member or, in a
+    household without a couple, its oldest member): THE partner definition, as window expressions over
+    ``household`` (the key column(s) of a household-year).
+
+    A DST family (FAMILIE_ID) is a couple or a single person with their children under 25 living at home,
+    so a family has at most one couple and it is its two oldest members. The two oldest are taken to be a
+    couple when both are adults (``adult_age``) and the younger is aged ``partner_age`` (25: DST's children
+    are younger) or more, or within ``partner_age_gap`` years of the older (a parent rarely is); otherwise
+    the household has no couple and every adult in it is single (a lone parent with an adult child).
+    Members tied in age with the younger partner count as partners too (rare).
+
+    Examples
+    --------
+    >>> hd = {"adult_age": 18, "partner_age": 25, "partner_age_gap": 15}
+    >>> df = pl.DataFrame({"h": [1, 1, 1, 2, 2, 3], "age": [45, 20, 19, 27, 24, 30]})
+    >>> df.select(**couple_flags(hd, "h")).rows()
+    [(False, True), (False, False), (False, False), (True, True), (True, True), (False, True)]
+    """
+    age = pl.col("age")
+    adult = (age >= hd["adult_age"]).fill_null(False)
+    oldest = age.max().over(household)
+    second = age.top_k(2).min().over(household)
+    adults = adult.cast(pl.Int16).sum().over(household)
+    couple = ((adults >= 2) & ((second >= hd["partner_age"]) | (oldest - second <= hd["partner_age_gap"])))
+    in_couple = (adult & couple & (age >= second)).fill_null(False)
+    parent = (in_couple | (~couple & (age == oldest))).fill_null(False)
+    return {"hh_couple": in_couple.alias("hh_couple"), "hh_parent": parent.alias("hh_parent")}
 
 
 def year_counts(py: pl.DataFrame) -> dict[str, int]:

@@ -42,6 +42,7 @@ PANEL_SCHEMA: dict[str, pl.DataType] = {
     "hh_u14": pl.Int16(),  # members younger than equivalence_adult_age
     "hh_children": pl.Int16(),  # members younger than child_age
     "hh_rs": pl.Boolean(),  # a member is resource-strong (age and AKM category)
+    "hh_couple": pl.Boolean(),  # the person is one of the household's couple (panel.derive.couple_flags)
 }
 # Area inputs (contract §8), all optional in a delivery: null where not delivered and in panels built before
 # them. Kept apart from PANEL_SCHEMA so tables of the contract columns need not carry them.
@@ -50,7 +51,7 @@ AREA_SCHEMA: dict[str, pl.DataType] = {
     "gross_income_2013": pl.Float64(),  # the person's PERINDKIALT in 2013 kr, null = not delivered / no IND row
     "convicted": pl.Boolean(),  # a counted conviction decided in the year; null = no conviction register
 }
-HOUSEHOLD_COMPOSITION = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_rs")
+HOUSEHOLD_COMPOSITION = ("hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_rs", "hh_couple")
 HOUSEHOLD_METADATA = "socialmix.household"  # parquet key-value metadata: the parameters of those columns
 # may be absent from a partition file: year comes from the partition name; panels built before the
 # household columns lack them (scan_panel reads them as null)

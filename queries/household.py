@@ -23,12 +23,13 @@ from typing import Any, TypeVar
 import numpy as np
 import polars as pl
 
-from panel.derive import composition_flags
+from panel.derive import composition_flags, couple_flags
 from panel.regconfig import load_register_config
 from panel.schema import household_parameters
 from queries.registry import measure_config
 
-HOUSEHOLD_COLUMNS = ("hh_key", "hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_resource_strong", "eq_scale")
+HOUSEHOLD_COLUMNS = ("hh_key", "hh_adults", "hh_n14", "hh_u14", "hh_children", "hh_resource_strong", "eq_scale",
+                     "hh_couple")
 FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 RESOURCE_STRONG_SOCIO = ["employed", "education"]  # AKM categories of a resource-strong member
 
@@ -43,6 +44,12 @@ def composition_config(out: str | Path | None = None) -> dict[str, Any]:
     """
     params = household_parameters(out) if out is not None else None
     return dict(params) if params is not None else dict(load_register_config()["derive"]["household"])
+
+
+def _composition(composition: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters given, else the shipped ones; partner keys a panel built before them lacks are shipped."""
+    shipped = composition_config()
+    return {**shipped, **dict(composition or shipped)}
 
 
 def _member_flags(composition: Mapping[str, Any] | None) -> dict[str, pl.Expr]:
@@ -67,7 +74,8 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     14 (equivalence scale); ``hh_children`` members under the configured child
     age; ``hh_resource_strong`` true if a member aged 22-59 is employed or in
     education (null if not and the person's own status is unknown);
-    ``eq_scale`` the OECD-modified scale 1 + 0.5 (n14 - 1) + 0.3 u14.
+    ``eq_scale`` the OECD-modified scale 1 + 0.5 (n14 - 1) + 0.3 u14;
+    ``hh_couple`` the person is one of the household's couple (:func:`panel.derive.couple_flags`).
     ``composition``: the ``[derive.household]`` parameters (default: shipped);
     ``config``: the measures config (equivalence weights).
 
@@ -82,13 +90,15 @@ def add_household_columns(records: pl.LazyFrame, *, config: Mapping[str, Any] | 
     flags = _member_flags(composition)
     # one Int64 join key (year, household): a single-column join is much faster than a two-column one
     year_hh = (pl.col("year").cast(pl.Int64) * (1 << 34) + pl.col("hh_key")).alias("_yhh")
-    records = records.drop([*HOUSEHOLD_COLUMNS, "hh_rs"], strict=False)  # the panel's, if any: counted anew
+    records = records.drop([*HOUSEHOLD_COLUMNS, "hh_rs", "hh_couple"], strict=False)  # the panel's: counted anew
     keyed = records.with_columns(household_key()).with_columns(year_hh)
     comp = keyed.group_by("_yhh").agg(
         **{name: flag.sum().cast(pl.Int16) for name, flag in flags.items() if name != "_rs"},
         _rs=flags["_rs"].any(),
     )
-    return _finish(keyed.join(comp, on="_yhh", how="left").drop("_yhh"), cfg)
+    joined = keyed.join(comp, on="_yhh", how="left")
+    return _finish(joined.with_columns(couple_flags(_composition(composition), "_yhh")["hh_couple"]).drop("_yhh"),
+                   cfg)
 
 
 def household_columns(records: FrameT, *, config: Mapping[str, Any] | None = None) -> FrameT:
@@ -148,8 +158,9 @@ def household_columns_frame(records: pl.DataFrame, *, config: Mapping[str, Any] 
     # each person's household sums; byte i of the little-endian integer is field i
     fields = per_hh.astype("<i8")[slot].view(np.uint8).reshape(-1, 8)
     counts = {name: pl.Series(name, fields[:, i]) for i, name in enumerate(_FLAGS)}
-    out = records.drop("hh_rs", strict=False).with_columns(household_key()).with_columns(
+    out = records.drop("hh_rs", "hh_couple", strict=False).with_columns(household_key()).with_columns(
         *(c.cast(pl.Int16) for n, c in counts.items() if n != "_rs"), _rs=counts["_rs"] > 0)
+    out = out.with_columns(couple_flags(_composition(composition), "hh_key")["hh_couple"])
     return _finish(out, cfg)
 
 

@@ -4,7 +4,7 @@ A :class:`Measure` is a value expression, the population it is taken over (a
 filter expression) and its kind. Both expressions read the panel columns
 (``panel.schema.PANEL_SCHEMA``) plus the household columns of
 :func:`queries.household.add_household_columns` (``hh_adults``, ``hh_n14``,
-``hh_u14``, ``hh_children``, ``hh_resource_strong``, ``eq_scale``).
+``hh_u14``, ``hh_children``, ``hh_resource_strong``, ``eq_scale``, ``hh_couple``).
 
 For every cell (afdeling or group, year, population of stock / in / out):
 ``n`` = persons in the population with a non-null value; ``value`` = the share
@@ -114,8 +114,9 @@ def registry(config: Mapping[str, Any] | None = None, *,
         # --- evaluation ch. 2 and annex B1.1; CFBU reports on resource-strong residents
         Measure("under_18", "share", age < ages["adult_min"], everyone, "everyone: share under 18"),
         Measure("over_64", "share", age > ages["adult_max"], everyone, "everyone: share over 64"),
-        Measure("single_adults", "share", pl.col("hh_adults") == 1, over18,
-                "persons 18+: share who are the only person 18+ in their household (FAMILIE_ID)"),
+        Measure("single_adults", "share", ~pl.col("hh_couple"), over18,
+                "persons 18+: share not living in a couple (DST's enlige; a lone parent with an adult child is "
+                "single; couple: panel.derive.couple_flags on the FAMILIE_ID household)"),
         Measure("outside_labour_force", "share",
                 share_if_known(socio.is_in(["disability_pension", "early_retirement", "education"])), adult,
                 "adults 18-64 with known status: share on disability pension, early retirement or in education"),

@@ -9,7 +9,9 @@ control of :mod:`queries.disclosure`, into the staged ``measures/`` folder:
 * ``tenure``: out-movers by length of stay (left-censoring flagged);
 * ``destinations``: where out-movers went and in-movers came from;
 * ``trajectories``: residents of a baseline year followed k years, stayers and
-  leavers apart.
+  leavers apart;
+* ``family_households``, ``family_cohorts``, ``displacement`` (issue 18, group
+  level only): :mod:`queries.flows.households_release`.
 
 Column definitions and the algebra: docs/flows.md.
 """
@@ -32,6 +34,7 @@ from queries.flows.decomposition_release import (
     protect_decomposition,
 )
 from queries.flows.destinations import destinations
+from queries.flows.households_release import household_tables, write_household_tables
 from queries.flows.protection import measures_flags
 from queries.flows.release import (
     protect_destinations,
@@ -89,6 +92,7 @@ def flow_tables(out: str | Path, *, measures: Mapping[str, Measure] | None = Non
                                                               rules=rules).collect()
             tabs["trajectories_magnitude"] = pl.concat(traj_mag, how="diagonal_relaxed")
     tabs["groups"] = groups
+    tabs.update(household_tables(out, sub, pr, groups, reg, cfg, first_year=first, last_year=y2, rules=rules))
     return tabs
 
 
@@ -124,3 +128,4 @@ def write_flow_tables(out: Path, dest: Path, *, rules: Rules, measures: Mapping[
     write_released(dst, dest / "destinations", dst_rep, rules=rules, null_columns=("n", "share"))
     write_released(trj, dest / "trajectories", trj_rep, rules=rules,
                    null_columns=("n", "value_base", "value_follow"))
+    write_household_tables(tabs, dest, flags, load_flow_config(config), rules=rules)  # issue 18: group level only

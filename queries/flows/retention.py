@@ -78,6 +78,22 @@ def retention(pairs: pl.LazyFrame, groups: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
+def stay_band(stay: pl.Expr, cfg: dict) -> pl.Expr:
+    """The ``[tenure]`` band label of a length of stay in whole years (bands (0, e1], (e1, e2], ..., (ek, inf)).
+
+    Examples
+    --------
+    >>> cfg = {"tenure": {"edges": [2, 5], "labels": ["le2", "2to5", "gt5"]}}
+    >>> pl.select(stay_band(pl.Series([0, 2, 3, 5, 6]), cfg)).to_series().to_list()
+    ['le2', 'le2', '2to5', '2to5', 'gt5']
+    """
+    edges, labels = cfg["tenure"]["edges"], cfg["tenure"]["labels"]
+    band = pl.when(stay <= edges[0]).then(pl.lit(labels[0]))
+    for lo, label in zip(edges[1:], labels[1:-1], strict=True):
+        band = band.when(stay <= lo).then(pl.lit(label))
+    return band.otherwise(pl.lit(labels[-1]))
+
+
 def tenure(pairs: pl.LazyFrame, groups: pl.LazyFrame, cfg: dict, *, first_year: int) -> pl.LazyFrame:
     """Out-movers of year t by length of stay band and left-censoring (unsuppressed).
 
@@ -86,12 +102,7 @@ def tenure(pairs: pl.LazyFrame, groups: pl.LazyFrame, cfg: dict, *, first_year: 
     ``level, unit, year, band, left_censored, n, share`` (share of the unit's
     out-movers that year).
     """
-    edges, labels = cfg["tenure"]["edges"], cfg["tenure"]["labels"]
-    stay = pl.col("year") - pl.col("spell_start_prev")
-    band = pl.when(stay <= edges[0]).then(pl.lit(labels[0]))
-    for lo, label in zip(edges[1:], labels[1:-1], strict=True):
-        band = band.when(stay <= lo).then(pl.lit(label))
-    band = band.otherwise(pl.lit(labels[-1]))
+    band = stay_band(pl.col("year") - pl.col("spell_start_prev"), cfg)
     counts = (
         pairs.filter(pl.col("study_prev").fill_null(False) & (pl.col("fate") == "out"))
         .with_columns(band.alias("band"), (pl.col("spell_start_prev") <= first_year).alias("left_censored"))
