@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import polars as pl
 
 from panel.schema import TOOL_PARTS
+from queries.aggregate import fsum
 from queries.disclosure import Rules, magnitude_stats
 from queries.flows.families import STUDY
 from queries.flows.protection import pair_relation, protect_passes
@@ -77,10 +78,13 @@ def displacement(pairs: pl.LazyFrame, groups: pl.DataFrame, measures: Mapping[st
     long = pl.concat([rows.select("level", "unit", "year", "direction", "place", "hh", measure=pl.lit(m),
                                   y=pl.col(f"y_{m}")) for m in names]).filter(pl.col("y").is_not_null())
     keys = ["level", "unit", "year", "direction", "measure", "place"]
-    cells = long.group_by(keys).agg(n=pl.len().cast(pl.Int64), value=pl.col("y").mean())
+    # order-independent float sums (queries.aggregate.fsum): the same OUT gives the same bytes
+    cells = (long.group_by(keys).agg(n=pl.len().cast(pl.Int64), _s=fsum(pl.col("y").cast(pl.Float64)))
+             .with_columns(value=pl.col("_s") / pl.col("n")).drop("_s"))
     if rules is not None:
         mags = [m for m in names if measures.get(m) is not None and measures[m].magnitude]
-        hh = long.filter(pl.col("measure").is_in(mags)).group_by(*keys, "hh").agg(c=pl.col("y").sum())
+        hh = (long.filter(pl.col("measure").is_in(mags)).group_by(*keys, "hh")
+              .agg(c=fsum(pl.col("y").cast(pl.Float64))))
         cells = cells.join(magnitude_stats(hh, keys, value="c", rules=rules).collect(), on=keys, how="left")
     return cells.sort(keys)
 
