@@ -43,7 +43,9 @@ def composition_config(out: str | Path | None = None) -> dict[str, Any]:
     18
     """
     params = household_parameters(out) if out is not None else None
-    return dict(params) if params is not None else dict(load_register_config()["derive"]["household"])
+    shipped = dict(load_register_config()["derive"]["household"])
+    # keys added since the panel was built (partner_age, ...) come from the shipped config
+    return {**shipped, **params} if params is not None else shipped
 
 
 def _composition(composition: Mapping[str, Any] | None) -> dict[str, Any]:
