@@ -89,3 +89,20 @@ def test_released_areas_resist_subtraction(out: Path, min_cell: int) -> None:
     assert {c for c in found if c[0] != "area_rest" or n_of[c] < min_cell} == set()
     if min_cell == 3:  # Y = C alone: C's 2010 cell (1 person) is withheld, so Y's must be too
         assert m.filter(level="area", unit="Y", year=2010, population="stock")["suppressed"].all()
+
+
+def test_area_relation_forces_a_second_withheld_part() -> None:
+    from queries.disclosure import protect
+
+    afd = pl.DataFrame({"afdeling_id": ["A", "B", "D"], "helhedsplan_id": ["h", "h", None],
+                        "boligomraade_id": ["X", "X", "X"]})
+    cells = pl.DataFrame({"level": ["area", "afdeling", "afdeling", "area_rest"], "unit": ["X", "A", "B", "X"],
+                          "year": [2010] * 4, "population": ["stock"] * 4, "measure": ["m"] * 4,
+                          "n": [40, 17, 3, 20], "value": [0.5] * 4})
+    rules = replace(load_rules("dst"), class_min_n=0)
+    withheld = {}
+    for name, rels in (("without", []), ("with", area_relations(afd))):
+        released, _ = protect(cells, rules=rules, key=KEY, relations=rels)
+        withheld[name] = set(released.filter("suppressed")["unit"] + released.filter("suppressed")["level"])
+    assert withheld["without"] == {"Bafdeling"}  # B (3 persons) alone: X - A - rest gives it back
+    assert len(withheld["with"]) == 2 and "Bafdeling" in withheld["with"]
