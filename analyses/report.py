@@ -204,34 +204,6 @@ def disclosure_section(out: Path, style: dict[str, Any], lang: str) -> str:
     return _table([t["table"], t["rule"], t["cells"]], rows, numeric_from=2) + text
 
 
-AREA_TEXT = {"en": {"title": "Housing areas and the official lists", "rule": "Rule version", "year": "Year",
-                     "status": "Status", "areas": "Areas", "none": "No area tables (socialmix areas OUT).",
-                     "note": "Counts of areas by status; withheld areas are not counted. Criteria: docs/areas.md."},
-             "da": {"title": "Boligområder og de officielle lister", "rule": "Regelsæt", "year": "År",
-                    "status": "Status", "areas": "Områder", "none": "Ingen områdetabeller (socialmix areas OUT).",
-                    "note": "Antal områder efter status; tilbageholdte områder tælles ikke. Kriterier: docs/areas.md."}}
-
-
-def areas_section(out: Path, lang: str, figs: list[tuple[str, str, str, str, str]]) -> tuple[str, str, str]:
-    """(key, title, html): areas by rule version, year and status (counts only) and the fig_areas_* figures."""
-    t = AREA_TEXT[lang]
-    df = tb.read_table(out, "areas/areas.parquet")
-    if df is None or not {"rule", "year", "status"} <= set(df.columns):
-        return "areas", t["title"], f"<p>{_e(t['none'])}</p>"
-    if "suppressed" in df.columns:
-        df = df.filter(~pl.col("suppressed").fill_null(False))
-    counts = (df.filter(pl.col("status") != "none").group_by("rule", "year", "status").len()
-              .sort("rule", "year", "status"))
-    rows = [[str(r), str(y), str(s), st.number(n, 0, lang=lang)] for r, y, s, n in counts.iter_rows()]
-    html_ = _table([t["rule"], t["year"], t["status"], t["areas"]], rows, numeric_from=3)
-    html_ += f"<p class='note'>{_e(t['note'])}</p>"
-    for name, title, source, mime, data in figs:
-        if name.startswith("fig_areas_"):
-            html_ += (f"<figure id='{_e(name)}-areas'><img alt='{_e(title)}' src='data:{mime};base64,{data}'>"
-                      f"<figcaption>{_e(title)} ({_e(source)})</figcaption></figure>")
-    return "areas", t["title"], html_
-
-
 def _embedded_from_files(out: Path, lang: str) -> list[tuple[str, str, str, str, str]] | None:
     """(name, title, source, mime, base64) of figures/ when its files can be embedded and match ``lang``."""
     index = out / "figures" / "index.csv"
@@ -274,7 +246,6 @@ def build_report(out: str | Path, *, lang: str = "en", config: str | Path | None
             ("measures", t["measures"], measures_section(out, style, lang)),
             ("did", t["did"], did_section(out, style, lang)),
             ("disclosure", t["disclosure"], disclosure_section(out, style, lang)),
-            areas_section(out, lang, figs),
         ]
     fig_html, family = [], None
     for i, (name, title, source, mime, data) in enumerate(figs, start=1):

@@ -7,8 +7,7 @@ of them at once (:func:`release_relations`):
 * each group = the sum of its study afdelinger;
 * ``any_tool`` = ``anvisning_only`` + ``fleksibel_only`` + ``both``;
 * comparison ``study`` = ``any_tool`` + ``neither``;
-* comparison ``population`` (stock) = the sum of the municipal cells;
-* each area = its study afdelinger + its unpublished rest (:mod:`queries.area_release`).
+* comparison ``population`` (stock) = the sum of the municipal cells.
 
 ``sector`` = study + non-study afdelinger, and a municipality = its
 afdelinger + residents outside public housing: non-study afdelinger and
@@ -16,7 +15,7 @@ non-public residents are never published, so these hold no information
 about a single published cell and need no relation.
 
 Published tables (all through :func:`queries.disclosure.protect`):
-``measures`` (levels afdeling, for study afdelinger only, group and area),
+``measures`` (levels afdeling, for study afdelinger only, and group),
 ``comparison`` (series study / sector / population), ``municipal_gap``
 (afdeling value minus the municipal stock value).
 """
@@ -26,14 +25,12 @@ from __future__ import annotations
 import polars as pl
 
 from panel.schema import TOOL_PARTS
-from queries.area_release import UNPUBLISHED, area_relations
 from queries.disclosure import Relation, Rules, empty_report, protect
 from queries.populations import group_membership
 
 KEY = ["level", "unit", "year", "population", "measure"]
 MEASURE_COLUMNS = ["level", "unit", "year", "population", "measure", "n", "value", "suppressed"]
-TABLE_OF_LEVEL = {"afdeling": "measures", "group": "measures", "area": "measures", "area_rest": UNPUBLISHED,
-                  "comparison": "comparison", "kom": "municipal_gap"}
+TABLE_OF_LEVEL = {"afdeling": "measures", "group": "measures", "comparison": "comparison", "kom": "municipal_gap"}
 
 
 def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]:
@@ -52,7 +49,6 @@ def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]
     if kom_units:
         rels.append(Relation(total={"level": "comparison", "unit": "population"},
                              parts=[{"level": "kom", "unit": k} for k in kom_units], name="municipalities"))
-    rels.extend(area_relations(afd))
     return rels
 
 
@@ -73,7 +69,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> 
 def split(released: pl.DataFrame, afd: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The published tables: ``measures``, ``comparison``, ``municipal_gap``."""
     order = ["unit", "year", "population", "measure"]
-    measures = (released.filter(pl.col("level").is_in(["afdeling", "group", "area"])).select(MEASURE_COLUMNS)
+    measures = (released.filter(pl.col("level").is_in(["afdeling", "group"])).select(MEASURE_COLUMNS)
                 .sort(["level", *order]))
     comparison = (released.filter(pl.col("level") == "comparison")
                   .select(series="unit", year="year", population="population", measure="measure", n="n",
