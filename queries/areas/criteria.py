@@ -75,18 +75,23 @@ def _yearly_value(name: str) -> pl.Expr:
     return pl.when(n > 0).then(pl.col(COUNT + name) / n).otherwise(None)
 
 
+def lag_window(frame: pl.DataFrame, keys: list[str], column: str, years: int) -> tuple[pl.DataFrame, list[str]]:
+    """``column`` of years t, t−1 … t−years+1 side by side per row of ``frame`` (null where a year is missing).
+
+    Returns the joined frame (in ``frame``'s row order) and the names of the window's columns.
+    """
+    out = frame.select([*keys, "year", column])
+    for lag in range(1, years):
+        out = out.join(frame.select([*keys, (pl.col("year") + lag).alias("year"), pl.col(column).alias(f"_lag{lag}")]),
+                       on=[*keys, "year"], how="left", maintain_order="left")
+    return out, [column, *(f"_lag{lag}" for lag in range(1, years))]
+
+
 def _averaged(frame: pl.DataFrame, keys: list[str], column: str, years: int) -> pl.Series:
     """Mean of ``column`` over years t−years+1 … t within ``keys``; null when a year is missing."""
     if years == 1:
         return frame[column]
-    out = frame.select([*keys, "year", column])
-    lagged = [out]
-    for lag in range(1, years):
-        lagged.append(out.select([*keys, (pl.col("year") + lag).alias("year"), pl.col(column).alias(f"_lag{lag}")]))
-    joined = out
-    for part in lagged[1:]:
-        joined = joined.join(part, on=[*keys, "year"], how="left")
-    cols = [column, *(f"_lag{lag}" for lag in range(1, years))]
+    joined, cols = lag_window(frame, keys, column, years)
     return joined.select(pl.when(pl.all_horizontal([pl.col(c).is_not_null() for c in cols]))
                          .then(pl.mean_horizontal(cols)).otherwise(None).alias(column))[column]
 

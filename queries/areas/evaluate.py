@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from queries.areas.criteria import COUNT, DENOM, assign_status, criterion_values, yearly
+from queries.areas.criteria import COUNT, DENOM, assign_status, criterion_values, lag_window, yearly
 from queries.areas.rules import CRITERIA, RuleVersion
 
 AREA_COLUMNS = ("area", "year", "rule", "residents",
@@ -41,12 +41,7 @@ def _small(units: pl.DataFrame, version: RuleVersion, min_persons: int, class_mi
 
 def _window_any(frame: pl.DataFrame, keys: list[str], column: str, years: int) -> pl.Series:
     """True where ``column`` is true in any year of the averaging window."""
-    out = frame.select([*keys, "year", pl.col(column).cast(pl.Int8).alias("_f")])
-    joined = out
-    for lag in range(1, years):
-        joined = joined.join(out.select([*keys, (pl.col("year") + lag).alias("year"), pl.col("_f").alias(f"_f{lag}")]),
-                             on=[*keys, "year"], how="left")
-    cols = ["_f", *(f"_f{lag}" for lag in range(1, years))]
+    joined, cols = lag_window(frame.with_columns(pl.col(column).cast(pl.Int8)), keys, column, years)
     return joined.select(pl.max_horizontal([pl.col(c).fill_null(0) for c in cols]).cast(pl.Boolean).alias(column))[column]
 
 
