@@ -50,6 +50,14 @@ AT_LEAST = ("min_persons", "min_units", "dominance_n", "p_ratio", "min_clusters"
             "class_min_n")
 AT_MOST = ("dominance_k",)
 THRESHOLDS = (*AT_LEAST, *AT_MOST)
+# How the measures release is protected against a reader combining its tables (issue 16, part 3):
+# key -> (strict value, allowed values or None for a number). Optional in a profile (default: strict).
+# ``protection_count`` 0 means "the person threshold"; ``flow_level`` "afdeling" also publishes
+# afdeling rows of the flow tables; ``lockstep`` false / ``audit`` false switch those steps off.
+RELEASE_DEFAULTS: dict[str, Any] = {"flow_level": "group", "lockstep": True, "audit": True,
+                                    "protection_count": 0, "protection_p": 0.10}
+FLOW_LEVELS = ("group", "afdeling")  # strictest first
+RELEASE_KEYS = tuple(RELEASE_DEFAULTS)
 # Keys a rules file may hold besides the thresholds.
 POLICY_KEYS = ("profile", "allow_below_floor", "reason", "export_below_floor")
 
@@ -78,6 +86,11 @@ class Rules:
     min_obs: int
     min_dof: int
     class_min_n: int = 0
+    flow_level: str = "group"
+    lockstep: bool = True
+    audit: bool = True
+    protection_count: int = 0
+    protection_p: float = 0.10
     below_floor: tuple[str, ...] = ()
     reason: str = ""
     export_below_floor: bool = False
@@ -88,9 +101,18 @@ class Rules:
         p = f", p-ratio {self.p_ratio:.0%}" if self.p_ratio > 0 else ""
         c = f", shares of 0 or 1 need n >= {self.class_min_n}" if self.class_min_n > 0 else ""
         low = f" [BELOW THE {self.profile} FLOOR: {', '.join(self.below_floor)}]" if self.below_floor else ""
+        rel = (f"; flow tables at {self.flow_level} level" + (", population blocks withheld whole" if self.lockstep
+                                                               else "")
+               + (f", interval audit (+-{self.count_level} persons, +-{self.protection_p:.0%} of amounts)"
+                  if self.audit else ", no interval audit"))
         return (f"profile {self.profile}: persons >= {self.min_persons}, households >= {self.min_units}, "
                 f"N-K {self.dominance_n}/{self.dominance_k:.0%}{p}{c}; estimates: clusters >= {self.min_clusters}, "
-                f"obs >= {self.min_obs}, dof >= {self.min_dof}{low}")
+                f"obs >= {self.min_obs}, dof >= {self.min_dof}{rel}{low}")
+
+    @property
+    def count_level(self) -> int:
+        """Protection interval of a withheld count: ``protection_count``, or the person threshold when 0."""
+        return self.protection_count or self.min_persons
 
     def thresholds(self) -> dict[str, int | float]:
         """The threshold keys and their values."""
@@ -109,13 +131,30 @@ def _check_profile(profile: str) -> None:
 
 def _coerce(key: str, value: Any, file: str | Path) -> int | float:
     """A threshold value of the right type, or an error naming the file and the key."""
-    want = float if key in ("dominance_k", "p_ratio") else int
+    want = float if key in ("dominance_k", "p_ratio", "protection_p") else int
     if isinstance(value, bool) or not isinstance(value, int | float) or (want is int and value != int(value)):
         raise InputError(f"key {key!r} must be {'a number' if want is float else 'an integer'}, got {value!r}",
                          file=file)
     v = want(value)
     if v < 0 or (key == "dominance_k" and not 0 < v <= 1) or (key == "dominance_n" and v < 1):
         raise InputError(f"key {key!r} out of range: {v!r}", file=file)
+    return v
+
+
+def _coerce_release(key: str, value: Any, file: str | Path) -> Any:
+    """A release key's value (:data:`RELEASE_DEFAULTS`), or an error naming the file and the key."""
+    if key == "flow_level":
+        if value not in FLOW_LEVELS:
+            raise InputError(f"key 'flow_level' must be one of {', '.join(map(repr, FLOW_LEVELS))}, got {value!r}",
+                             file=file)
+        return value
+    if key in ("lockstep", "audit"):
+        if not isinstance(value, bool):
+            raise InputError(f"key {key!r} must be true or false", file=file)
+        return value
+    v = _coerce(key, value, file)
+    if key == "protection_p" and v > 1:
+        raise InputError(f"key 'protection_p' out of range: {v!r}", file=file)
     return v
 
 
@@ -129,13 +168,27 @@ def _floor(profile: str) -> Rules:
     missing = [k for k in THRESHOLDS if k not in p]
     if missing:
         raise InputError(f"profile {profile!r} lacks keys {missing}", file=src)
-    return Rules(profile=profile, **{k: _coerce(k, p[k], src) for k in THRESHOLDS}, source=f"profile {profile}")
+    release = {k: _coerce_release(k, p.get(k, d), src) for k, d in RELEASE_DEFAULTS.items()}
+    return Rules(profile=profile, **{k: _coerce(k, p[k], src) for k in THRESHOLDS}, **release,
+                 source=f"profile {profile}")
+
+
+def _looser(key: str, rules: Rules, floor: Rules) -> bool:
+    """Whether ``rules`` is looser than ``floor`` in ``key``."""
+    if key in AT_MOST:
+        return getattr(rules, key) > getattr(floor, key)
+    if key == "flow_level":
+        return FLOW_LEVELS.index(rules.flow_level) > FLOW_LEVELS.index(floor.flow_level)
+    if key in ("lockstep", "audit"):
+        return getattr(floor, key) and not getattr(rules, key)
+    if key == "protection_count":
+        return rules.protection_count != 0 and rules.count_level < floor.count_level  # 0 follows min_persons
+    return getattr(rules, key) < getattr(floor, key)
 
 
 def _loosened(rules: Rules, floor: Rules) -> tuple[str, ...]:
-    """Thresholds of ``rules`` looser than ``floor``, in :data:`THRESHOLDS` order."""
-    return tuple(k for k in THRESHOLDS
-                 if (getattr(rules, k) < getattr(floor, k) if k in AT_LEAST else getattr(rules, k) > getattr(floor, k)))
+    """Keys of ``rules`` looser than ``floor``, in :data:`THRESHOLDS` then :data:`RELEASE_KEYS` order."""
+    return tuple(k for k in (*THRESHOLDS, *RELEASE_KEYS) if _looser(k, rules, floor))
 
 
 def load_rules(source: str | Path = "dst", min_cell: int | None = None) -> Rules:
@@ -185,8 +238,8 @@ def decide_rules(profile: str = "dst", min_cell: int | None = None, rules_file: 
         text = path.read_text(encoding="utf-8", errors="replace")
         user = read_toml(path)  # a file that is not TOML: one line naming it
         for key in user:
-            if key not in THRESHOLDS + POLICY_KEYS:
-                raise _unknown_key(key, THRESHOLDS + POLICY_KEYS, path)
+            if key not in THRESHOLDS + RELEASE_KEYS + POLICY_KEYS:
+                raise _unknown_key(key, THRESHOLDS + RELEASE_KEYS + POLICY_KEYS, path)
         if "profile" in user and user["profile"] != profile:
             raise InputError(f"rules file is for profile {user['profile']!r} but --profile is {profile!r}", file=path)
         allow = user.get("allow_below_floor", False)
@@ -199,6 +252,7 @@ def decide_rules(profile: str = "dst", min_cell: int | None = None, rules_file: 
             raise InputError("key 'reason' must be a string", file=path)
         digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
         rules = replace(floor, **{k: _coerce(k, v, path) for k, v in user.items() if k in THRESHOLDS},
+                        **{k: _coerce_release(k, v, path) for k, v in user.items() if k in RELEASE_KEYS},
                         reason=reason.strip(), export_below_floor=export_ok,
                         source=f"profile {profile} + rules file {path.name} (sha256 {digest})")
         low = _loosened(rules, floor)
@@ -230,7 +284,8 @@ def rules_text(rules: Rules) -> str:
     if rules.below_floor:
         floor = _floor(rules.profile)
         lines += ["WARNING: these rules are below the environment's floor (the shipped "
-                  f"{rules.profile} profile): " + ", ".join(f"{k} {getattr(rules, k)} (floor {getattr(floor, k)})"
+                  f"{rules.profile} profile): " + ", ".join(f"{k} {_toml_value(getattr(rules, k))} "
+                                                         f"(floor {_toml_value(getattr(floor, k))})"
                                                          for k in rules.below_floor),
                   f"reason given: {rules.reason}",
                   f"every released table carries the column {STAMP_COLUMN} = true",
@@ -282,6 +337,7 @@ def read_rules_file(path: str | Path) -> Rules:
         raise InputError(f"lacks keys {missing}", file=path)
     _check_profile(data["profile"])
     rules = Rules(profile=data["profile"], **{k: _coerce(k, data[k], path) for k in THRESHOLDS},
+                  **{k: _coerce_release(k, data.get(k, d), path) for k, d in RELEASE_DEFAULTS.items()},
                   reason=str(data.get("reason", "")), export_below_floor=bool(data.get("export_below_floor", False)),
                   source=str(data.get("source", "")))
     low = _loosened(rules, _floor(rules.profile))
