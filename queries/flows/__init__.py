@@ -35,7 +35,7 @@ from queries.flows.decomposition_release import (
 )
 from queries.flows.destinations import destinations
 from queries.flows.households_release import household_tables, write_household_tables
-from queries.flows.protection import measures_flags
+from queries.flows.protection import at_flow_level, measures_flags
 from queries.flows.release import (
     protect_destinations,
     protect_retention,
@@ -113,6 +113,9 @@ def write_flow_tables(out: Path, dest: Path, *, rules: Rules, measures: Mapping[
     dest = Path(dest)
     tabs = flow_tables(out, measures=measures, config=config, rules=rules)
     groups = tabs["groups"]
+    for name in ("decomposition", "decomposition_magnitude", "retention", "tenure", "destinations", "trajectories",
+                 "trajectories_magnitude"):  # group level only, unless rules.flow_level says afdeling
+        tabs[name] = at_flow_level(tabs[name], rules)
     flags = measures_flags(dest)
     with step("flows: disclosure control"):
         dec, dec_rep = protect_decomposition(tabs["decomposition"], flags, tabs["decomposition_magnitude"],

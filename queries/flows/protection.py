@@ -25,14 +25,15 @@ from queries.disclosure import Relation, Rules, cell_label, protect
 PINNED_N = 10**12  # never the smallest published cell of a relation
 
 
-def group_relations(groups: pl.DataFrame) -> list[Relation]:
+def group_relations(groups: pl.DataFrame, *, afdeling: bool = True) -> list[Relation]:
     """Each group = the sum of its afdelinger; ``any_tool`` = its three exclusive groups.
 
     Match columns ``level`` and ``unit``: valid for counts and person sums of
     every flow table (a person or household is in one afdeling at a time).
+    ``afdeling=False`` (a release at group level, :func:`at_flow_level`): only ``any_tool``.
     """
     rels = []
-    for g in GROUPS:
+    for g in GROUPS if afdeling else ():
         afd = groups.filter(pl.col("group") == g)["afdeling_id"].sort().to_list()
         if afd:
             rels.append(Relation(total={"level": "group", "unit": g},
@@ -40,6 +41,24 @@ def group_relations(groups: pl.DataFrame) -> list[Relation]:
     rels.append(Relation(total={"level": "group", "unit": "any_tool"},
                          parts=[{"level": "group", "unit": g} for g in TOOL_PARTS], name="any_tool"))
     return rels
+
+
+def flow_relations(groups: pl.DataFrame, rules: Rules) -> list[Relation]:
+    """:func:`group_relations` of the level the rules publish flow tables at."""
+    return group_relations(groups, afdeling=rules.flow_level == "afdeling")
+
+
+def at_flow_level(table: pl.DataFrame, rules: Rules) -> pl.DataFrame:
+    """The rows of a flow table the release publishes: no ``afdeling`` rows unless ``rules.flow_level``
+    is ``"afdeling"``.
+
+    Afdeling-level flow rows tie the measures' withheld afdeling cells to published ones (a trajectory's
+    gained - lost, a decomposition's stayers and exits), so the release keeps them at group level
+    (issue 16, part 3).
+    """
+    if rules.flow_level == "afdeling" or "level" not in table.columns:
+        return table
+    return table.filter(pl.col("level") != "afdeling")
 
 
 def total_relation(column: str, total: str, parts: Sequence[str], name: str) -> Relation:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import polars as pl
 
 from queries.disclosure import Rules
-from queries.flows.protection import group_relations, pair_relation, protect_passes, total_relation
+from queries.flows.protection import flow_relations, pair_relation, protect_passes, total_relation
 from queries.flows.trajectories import KEY as TRAJECTORY_KEY
 
 ALL = "all"
@@ -53,7 +53,7 @@ def protect_retention(ret: pl.DataFrame, groups: pl.DataFrame, *, rules: Rules) 
     families = [
         [total_relation("outcome", "households", ["moved_out", "not_moved_out"], "outcome")],
         [total_relation("category", ALL, ["resource_strong", "not_resource_strong"], "category")],
-        group_relations(groups),
+        flow_relations(groups, rules),
     ]
     released, report = protect_passes(long, rules=rules, key=key, families=families, name="retention",
                                       null_columns=("n",))
@@ -72,7 +72,7 @@ def protect_tenure(ten: pl.DataFrame, groups: pl.DataFrame, flags: pl.DataFrame 
     cells = _inherit_total(pl.concat([parts, totals]), _flow_flags(flags, "out"), pl.col("band") == ALL)
     bands = ten["band"].unique().sort().to_list()
     rel = [pair_relation(("band", "left_censored"), (ALL, False), [(b, c) for b in bands for c in (False, True)])]
-    released, report = protect_passes(cells, rules=rules, key=key, families=[rel, group_relations(groups)],
+    released, report = protect_passes(cells, rules=rules, key=key, families=[rel, flow_relations(groups, rules)],
                                       name="tenure", null_columns=("n",), block=["level", "unit", "year"])
     released = _denominator(released, ["level", "unit", "year"], pl.col("band") == ALL, "share")
     return (released.filter(pl.col("band") != ALL).select(*key, "n", "share", "suppressed").sort(key),
@@ -96,7 +96,7 @@ def protect_destinations(dest: pl.DataFrame, groups: pl.DataFrame, flags: pl.Dat
         cats = parts.filter(pl.col("dimension") == dim)["category"].unique().sort().to_list()
         rels.append(pair_relation(("dimension", "category"), (dim, ALL), [(dim, c) for c in cats]))
     rels.append(pair_relation(("dimension", "category"), ("housing", "abroad"), [("municipality", "abroad")]))
-    released, report = protect_passes(cells, rules=rules, key=key, families=[rels, group_relations(groups)],
+    released, report = protect_passes(cells, rules=rules, key=key, families=[rels, flow_relations(groups, rules)],
                                       name="destinations", null_columns=("n",),
                                       block=["level", "unit", "year", "direction"])
     block = ["level", "unit", "year", "direction", "dimension"]
@@ -111,6 +111,6 @@ def protect_trajectories(traj: pl.DataFrame, groups: pl.DataFrame, magnitude: pl
     cells = traj.filter(pl.col("n") > 0)
     if magnitude is not None and magnitude.height and set(TRAJECTORY_KEY) <= set(magnitude.columns):
         cells = cells.join(magnitude, on=TRAJECTORY_KEY, how="left")
-    released, report = protect_passes(cells, rules=rules, key=TRAJECTORY_KEY, families=[group_relations(groups)],
+    released, report = protect_passes(cells, rules=rules, key=TRAJECTORY_KEY, families=[flow_relations(groups, rules)],
                                       name="trajectories", null_columns=("n", "value_base", "value_follow"))
     return released.select(*TRAJECTORY_KEY, "n", "value_base", "value_follow", "suppressed").sort(TRAJECTORY_KEY), report
