@@ -183,7 +183,7 @@ def _unique_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return xs[new], back
 
 
-def _membership(table: pl.DataFrame, key: Sequence[str], relations: Sequence[Relation]) -> tuple[
+def relation_membership(table: pl.DataFrame, key: Sequence[str], relations: Sequence[Relation]) -> tuple[
         np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(row, instance, is_total, block) arrays: which table rows take part in which relation instance."""
     empty = np.zeros(0, dtype=np.int64)
@@ -407,7 +407,7 @@ def protect(table: pl.DataFrame, *, rules: Rules, key: Sequence[str], relations:
                            .otherwise(pl.col("_detail")))
     sup = t["_rule"].is_not_null().to_numpy()
     n = t["n"].fill_null(0).cast(pl.Int64).to_numpy()
-    row, inst, is_total, block = _membership(t, key, relations)
+    row, inst, is_total, block = relation_membership(t, key, relations)
     comp = _complement(sup, n, row, inst, is_total, block)
     t = t.with_columns(
         _rule=pl.when(pl.Series(comp)).then(pl.lit("complementary")).otherwise(pl.col("_rule")),

@@ -38,6 +38,14 @@ CONTRACT_MEASURES = ("education", "employment", "income", "non_western")
 PARTS: dict[str, tuple[str, ...]] = {
     "outside_labour_force": ("disability_pension_18_64", "early_retirement_18_64", "education_18_64"),
 }
+# Identities among denominators a reader of the release can use (queries/audit.py): n of the measures
+# with denominator ``name`` = n of those with ``base`` minus the numerators of ``minus`` (all shares of
+# ``base``). Verified on the synthetic panel (tests/test_release_audit.py); the audit imposes one only
+# in the cells where the true values satisfy it.
+DENOMINATOR_IDENTITIES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "adults": ("all", ("under_18", "over_64")),  # 18-64 = everyone - under 18 - over 64
+    "over18": ("all", ("under_18",)),  # 18+ = everyone - under 18
+}
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,10 @@ class Measure:
     ``value`` is boolean for a share and numeric for a mean or sum; a null
     value leaves the person out of n (unknown education, unknown status).
     Magnitude measures (mean, sum) also get household dominance checks.
+    ``denominator`` names the persons counted in n when other measures count
+    exactly the same ones (same population, value known for every one of
+    them): measures with one denominator share n in every cell, which a
+    reader of the release can use (disclosure control: queries/audit.py).
     """
 
     name: str
@@ -54,6 +66,7 @@ class Measure:
     value: pl.Expr
     population: pl.Expr
     description: str
+    denominator: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in get_args(Kind):
@@ -108,43 +121,43 @@ def registry(config: Mapping[str, Any] | None = None, *,
         Measure("employment", "share", pl.col("employed"), pl.col("in_labour_force"),
                 "labour force: share employed (AKM 111-139)"),
         Measure("income", "mean", pl.col("hh_income_2013"), adult,
-                "adults 18-64: mean household disposable income, 2013 kr"),
+                "adults 18-64: mean household disposable income, 2013 kr", denominator="adults"),
         Measure("non_western", "share", pl.col("non_western"), everyone,
-                "everyone: share of non-Western origin (immigrants and descendants)"),
+                "everyone: share of non-Western origin (immigrants and descendants)", denominator="all"),
         # --- evaluation ch. 2 and annex B1.1; CFBU reports on resource-strong residents
-        Measure("under_18", "share", age < ages["adult_min"], everyone, "everyone: share under 18"),
-        Measure("over_64", "share", age > ages["adult_max"], everyone, "everyone: share over 64"),
+        Measure("under_18", "share", age < ages["adult_min"], everyone, "everyone: share under 18", denominator="all"),
+        Measure("over_64", "share", age > ages["adult_max"], everyone, "everyone: share over 64", denominator="all"),
         Measure("single_adults", "share", ~pl.col("hh_couple"), over18,
                 "persons 18+: share not living in a couple (DST's enlige; a lone parent with an adult child is "
-                "single; couple: panel.derive.couple_flags on the FAMILIE_ID household)"),
+                "single; couple: panel.derive.couple_flags on the FAMILIE_ID household)", denominator="over18"),
         Measure("outside_labour_force", "share",
                 share_if_known(socio.is_in(["disability_pension", "early_retirement", "education"])), adult,
-                "adults 18-64 with known status: share on disability pension, early retirement or in education"),
+                "adults 18-64 with known status: share on disability pension, early retirement or in education", denominator="adults_known_status"),
         Measure("unemployed", "share", share_if_known(socio == "unemployed"), over18,
-                "persons 18+ with known status: share unemployed at least half the year (AKM 210)"),
+                "persons 18+ with known status: share unemployed at least half the year (AKM 210)", denominator="over18_known_status"),
         Measure("cash_benefit", "share", share_if_known(socio == "cash_benefit"), over18,
-                "persons 18+ with known status: share on cash benefit (AKM 330)"),
+                "persons 18+ with known status: share on cash benefit (AKM 330)", denominator="over18_known_status"),
         Measure("grundskole_18_29", "share", ~pl.col("competence_education"),
                 age.is_between(ages["adult_min"], ages["young_max"]),
                 "persons 18-29 with known education: share with grundskole (H10/H15) as highest"),
         Measure("equivalised_income", "mean", pl.col("hh_income_2013") / pl.col("eq_scale"), everyone,
-                "everyone: mean equivalised household disposable income (OECD-modified scale), 2013 kr"),
+                "everyone: mean equivalised household disposable income (OECD-modified scale), 2013 kr", denominator="all"),
         Measure("families_with_children", "share", pl.col("hh_children") > 0, everyone,
-                f"everyone: share living in a family with a child under {hh['child_age']}"),
+                f"everyone: share living in a family with a child under {hh['child_age']}", denominator="all"),
         # --- evaluation ch. 2 as published (figure 2.N of seed 002, lines ~459-1060): the population as worded there
         Measure("danish_origin", "share", pl.col("ie_type") == 1, everyone,
-                "everyone with a known origin: share of Danish origin (figure 2.1)"),
+                "everyone with a known origin: share of Danish origin (figure 2.1)", denominator="all"),
         Measure("personal_income_18plus", "mean", pl.col("income_2013"), over18,
-                "persons 18+: mean personal disposable income, 2013 kr (figure 2.8; 0 kr without an IND row)"),
+                "persons 18+: mean personal disposable income, 2013 kr (figure 2.8; 0 kr without an IND row)", denominator="over18"),
         Measure("employment_all_residents", "share", share_if_known(socio == "employed"), everyone,
                 "everyone with a known AKM status, children included: share employed (ch. 7, 25-30 % in 2004)"),
         # the three parts of outside_labour_force (figure 2.5): they add up to it, on the same persons
         Measure("disability_pension_18_64", "share", share_if_known(socio == "disability_pension"), adult,
-                "adults 18-64 with known status: share on disability pension (foertidspension; figure 2.5)"),
+                "adults 18-64 with known status: share on disability pension (foertidspension; figure 2.5)", denominator="adults_known_status"),
         Measure("early_retirement_18_64", "share", share_if_known(socio == "early_retirement"), adult,
-                "adults 18-64 with known status: share on early retirement (efterloen; figure 2.5)"),
+                "adults 18-64 with known status: share on early retirement (efterloen; figure 2.5)", denominator="adults_known_status"),
         Measure("education_18_64", "share", share_if_known(socio == "education"), adult,
-                "adults 18-64 with known status: share in education (figure 2.5)"),
+                "adults 18-64 with known status: share in education (figure 2.5)", denominator="adults_known_status"),
         Measure("resource_strong", "share", pl.col("hh_resource_strong"),
                 age.is_between(rs_lo, rs_hi),
                 f"persons {rs_lo}-{rs_hi}: share employed or "

@@ -14,6 +14,14 @@ afdelinger + residents outside public housing: non-study afdelinger and
 non-public residents are never published, so these hold no information
 about a single published cell and need no relation.
 
+Against a reader who combines the tables (issue 16, part 3): with
+``rules.lockstep`` a (level, unit, year, population) block is withheld whole
+when any of its measures is (the measures of one population share
+denominators); with ``rules.audit`` every withheld primary cell must keep a
+wide enough interval under every relation a reader can see
+(:mod:`queries.audit`), protection being extended block by block until it
+does. Protect, expand, protect again ... until stable.
+
 Published tables (all through :func:`queries.disclosure.protect`):
 ``measures`` (levels afdeling, for study afdelinger only, and group),
 ``comparison`` (series study / sector / population), ``municipal_gap``
@@ -22,14 +30,24 @@ Published tables (all through :func:`queries.disclosure.protect`):
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
+from panel.errors import DisclosureError
 from panel.schema import TOOL_PARTS
-from queries.disclosure import Relation, Rules, empty_report, protect
+from queries.audit import AuditStats, audit, build, extension
+from queries.disclosure import Relation, Rules, cell_label, empty_report, primary_flags, protect
+from queries.flows.protection import whole_blocks
 from queries.populations import group_membership
+from queries.registry import registry
 
 KEY = ["level", "unit", "year", "population", "measure"]
 MEASURE_COLUMNS = ["level", "unit", "year", "population", "measure", "n", "value", "suppressed"]
+BLOCK = ["level", "unit", "year", "population"]  # withheld whole under rules.lockstep
+MAX_ROUNDS = 200
+DETAIL = {"complementary": "protects a suppressed cell in an additive relation",
+          "lockstep": "withheld with its population block (the block's measures share denominators)",
+          "audit": "widens the interval of a withheld cell (interval audit)"}
 TABLE_OF_LEVEL = {"afdeling": "measures", "group": "measures", "comparison": "comparison", "kom": "municipal_gap"}
 
 
@@ -52,18 +70,67 @@ def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]
     return rels
 
 
-def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Drop unpublished rows (non-study afdelinger), protect the rest; return (released, report)."""
+def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, stats: AuditStats | None = None
+                    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Drop unpublished rows (non-study afdelinger), protect the rest; return (released, report).
+
+    Rounds of :func:`queries.disclosure.protect` (every cell withheld so far kept
+    withheld), then, with ``rules.lockstep``, whole population blocks, then, with
+    ``rules.audit``, one more block per cell the interval audit fails, until a
+    round adds nothing. ``stats`` (if given) receives the audit's figures.
+    """
     study = afd.filter(pl.col("helhedsplan_id").is_not_null())["afdeling_id"]
     # sorted: ties in the choice of complementary cells follow table order, so a fixed order makes
     # the suppression pattern reproducible (group_by output order is not)
     published = cells.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study.implode())).sort(KEY)
     kom_units = published.filter(pl.col("level") == "kom")["unit"].unique().sort().to_list()
-    released, report = protect(published, rules=rules, key=KEY, relations=release_relations(afd, kom_units),
-                               name="measures")
+    relations = release_relations(afd, kom_units)
+    stats = stats if stats is not None else AuditStats()
+    model = build(published, relations, KEY, rules, registry()) if rules.audit else None
+    primary = primary_flags(published, rules)
+    is_primary = primary["_rule"].is_not_null().to_numpy()
+    why = np.full(published.height, None, dtype=object)  # why a non-primary cell is withheld
+    extra = np.zeros(published.height, dtype=bool)
+    for _ in range(MAX_ROUNDS):
+        released, _report = protect(published.with_columns(_extra=pl.Series(extra)), rules=rules, key=KEY,
+                                    relations=relations, name="measures", inherited="_extra")
+        hidden = released["suppressed"].to_numpy()
+        why[hidden & ~is_primary & (why == None)] = "complementary"  # noqa: E711 - elementwise
+        extra = hidden.copy()
+        if rules.lockstep:
+            whole = whole_blocks(published, hidden, BLOCK).to_numpy()
+            if (whole & ~hidden).any():
+                why[whole & ~hidden & ~is_primary] = "lockstep"
+                extra |= whole
+                continue
+        if model is not None:
+            failed = audit(model, hidden, stats)
+            add = extension(model, hidden, failed) if failed else []
+            if failed and not add:
+                stats.unresolved = len(failed)
+            if add:
+                mark = np.zeros(published.height, dtype=bool)
+                mark[add] = True
+                whole = whole_blocks(published, mark, BLOCK).to_numpy()
+                why[whole & ~hidden & ~is_primary] = "audit"
+                extra |= whole
+                stats.extensions += len(add)
+                stats.added += cell_label(published[add], BLOCK).to_list()
+                continue
+        break
+    else:
+        raise DisclosureError(f"the measures release did not settle in {MAX_ROUNDS} rounds of protection")
+    stats.withheld = int(hidden.sum())
+    rule = np.where(is_primary, primary["_rule"].to_numpy(), why)
+    detail = np.where(is_primary, primary["_detail"].to_numpy(),
+                      np.array([DETAIL.get(w, "") if w else "" for w in why], dtype=object))
+    t = published.select(KEY).with_columns(rule=pl.Series(rule.tolist(), dtype=pl.String),
+                                           detail=pl.Series(detail.tolist(), dtype=pl.String)).filter(pl.Series(hidden))
+    report = t.select(table=pl.lit("measures"), cell=cell_label(t, KEY), rule=pl.col("rule")
+                      .replace({"lockstep": "complementary", "audit": "complementary"}), detail="detail")
     level = pl.col("cell").str.extract(r"^level=([^;]*)")
     report = report.with_columns(table=level.replace_strict(TABLE_OF_LEVEL, default="measures"))
-    return released, report
+    return released.drop("_extra", strict=False), report
 
 
 def split(released: pl.DataFrame, afd: pl.DataFrame) -> dict[str, pl.DataFrame]:

@@ -95,10 +95,10 @@ def protect_passes(table: pl.DataFrame, *, rules: Rules, key: list[str], familie
     base = t.drop("pinned").with_columns(n=pl.when(pinned).then(PINNED_N).otherwise(pl.col("n")))
     released, report = _passes(base, rules=rules, key=key, families=families, name=name,
                                null_columns=null_columns, max_rounds=max_rounds)
-    forced = released.filter(pinned & released["suppressed"]).select(list(block)).unique()
+    forced = pinned & released["suppressed"]
     hit = pl.Series(np.zeros(base.height, dtype=bool))
-    if forced.height and block:
-        hit = base.join(forced.with_columns(_hit=pl.lit(True)), on=list(block), how="left")["_hit"].fill_null(False)
+    if forced.any() and block:
+        hit = whole_blocks(base, forced, block)
         base = base.with_columns(inherited=pl.col("inherited") | (hit & ~pinned))
         released, report = _passes(base, rules=rules, key=key, families=families, name=name,
                                    null_columns=null_columns, max_rounds=max_rounds)
@@ -117,6 +117,16 @@ def protect_passes(table: pl.DataFrame, *, rules: Rules, key: list[str], familie
             "table": name, "cell": cell_label(gone, key), "rule": "complementary",
             "detail": "published elsewhere; hidden here with its whole block, which it would reveal"})])
     return released, report
+
+
+def whole_blocks(table: pl.DataFrame, hit: pl.Series | np.ndarray, block: Sequence[str]) -> pl.Series:
+    """True for every row of a block (rows with the same values of ``block``) that holds a row where ``hit``.
+
+    Used to withhold a block whole: the pinned cells a pass had to hide (:func:`protect_passes`), the
+    population blocks of the measures release (``lockstep``, :func:`queries.release.protect_release`).
+    """
+    flagged = table.select(*block).with_columns(pl.Series("_hit", hit, dtype=pl.Boolean))
+    return flagged.select(pl.col("_hit").any().over(list(block)))["_hit"]
 
 
 def _passes(base: pl.DataFrame, *, rules: Rules, key: list[str], families: Sequence[Sequence[Relation]],
