@@ -39,10 +39,12 @@ are withheld (the feasible set only grows), so passed ones are not re-solved.
 
 from __future__ import annotations
 
+import csv
 import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -50,12 +52,13 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse.csgraph import connected_components
 
-from queries.disclosure import Relation, Rules, primary_flags, relation_membership
+from queries.disclosure import Relation, Rules, internal_report_path, primary_flags, relation_membership
 from queries.registry import DENOMINATOR_IDENTITIES, PARTS, Measure
 
 BLOCK = ["level", "unit", "year", "population"]
 TOL = 1e-6
 INF = np.inf
+POOLED = 1  # pooled solves per direction while each settles a tenth of the open requirements
 
 
 @dataclass
@@ -77,6 +80,37 @@ class AuditStats:
         """One line for the stage summary."""
         return (f"audit: {self.withheld:,} withheld, {self.audited:,} audited, {self.lps:,} LPs, "
                 f"{self.extensions} extensions, {self.seconds:.1f} s")
+
+    def rows(self) -> list[tuple[str, str]]:
+        """(figure, value) rows of ``audit.csv``."""
+        figures = {"withheld_cells": self.withheld, "audited_cells": self.audited, "requirements": self.requirements,
+                   "lps_solved": self.lps, "milps_solved": self.milps, "extensions": self.extensions,
+                   "rounds": self.rounds, "unresolved": self.unresolved, "seconds": round(self.seconds, 2)}
+        return [(k, str(v)) for k, v in figures.items()] + [("extension_block", b) for b in self.added]
+
+
+AUDIT_FILE = "audit.csv"
+
+
+def write_audit(stats: AuditStats, report: str | Path) -> Path:
+    """Write ``internal/audit.csv`` beside the public ``report`` and add summary rows to the internal reasons.
+
+    Both are under ``internal/``, which export never ships (the extensions name withheld blocks by reason).
+    """
+    internal = internal_report_path(report)
+    internal.parent.mkdir(parents=True, exist_ok=True)
+    path = internal.parent / AUDIT_FILE
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(("figure", "value"))
+        w.writerows(stats.rows())
+    new = not internal.exists()
+    with internal.open("a", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        if new:
+            w.writerow(("table", "cell", "rule", "detail"))
+        w.writerows(("measures", f"audit: {k}", "audit", v) for k, v in stats.rows()[:9])
+    return path
 
 
 @dataclass
@@ -213,6 +247,8 @@ class System:
     vhi: np.ndarray
     integer: np.ndarray  # bool per variable: a count
     truth: np.ndarray  # the true values (a feasible integer point)
+    nvar: np.ndarray  # per table row: the variable of its n (-1: published)
+    svar: np.ndarray  # per table row: the variable of its s (-1: published)
     req: list[tuple[int, str, float, dict[int, float]]]  # (row, name, target, objective)
 
 
@@ -278,8 +314,36 @@ def system(model: Model, hidden: np.ndarray) -> System:
         nv, sv = int(gvar[model.gid[i]]), int(svar[i])
         obj = {nv: 1.0} if name.startswith("n_") else {sv: 1.0} if name.startswith("s_") else {nv: 1.0, sv: -1.0}
         req.append((i, name, target, obj))
+    nvar = np.where(hidden, gvar[model.gid], -1)
     return System(a=a, lo=np.concatenate(lo), hi=np.concatenate(hi), vlo=vlo, vhi=vhi, integer=integer, truth=x,
-                  req=req)
+                  nvar=nvar, svar=svar, req=req)
+
+
+def interval(model: Model, hidden: np.ndarray, row: int, quantity: str = "n") -> tuple[float, float]:
+    """The LP interval a reader can put on withheld row ``row``'s ``n`` or ``s`` (scipy's HiGHS, one cell).
+
+    A second path to the bounds the audit checks (for tests and inspection); ``inf`` when unbounded.
+    """
+    from scipy.optimize import linprog
+
+    sysm = system(model, hidden)
+    v = int((sysm.nvar if quantity == "n" else sysm.svar)[row])
+    if v < 0:
+        value = float((model.n if quantity == "n" else model.s)[row])
+        return value, value
+    eq = sysm.lo == sysm.hi
+    cost = np.zeros(sysm.a.shape[1])
+    cost[v] = 1.0
+    a_ub = sp.vstack([sysm.a[~eq & np.isfinite(sysm.hi)], -sysm.a[~eq & np.isfinite(sysm.lo)]])
+    b_ub = np.concatenate([sysm.hi[~eq & np.isfinite(sysm.hi)], -sysm.lo[~eq & np.isfinite(sysm.lo)]])
+    out = []
+    for sign in (1.0, -1.0):
+        res = linprog(sign * cost, A_ub=a_ub if a_ub.shape[0] else None, b_ub=b_ub if a_ub.shape[0] else None,
+                      A_eq=sysm.a[eq] if eq.any() else None, b_eq=sysm.lo[eq] if eq.any() else None,
+                      bounds=list(zip(sysm.vlo, np.where(np.isfinite(sysm.vhi), sysm.vhi, None), strict=True)),
+                      method="highs")
+        out.append(sign * res.fun if res.status == 0 else sign * INF)
+    return out[0], out[1]
 
 
 def _met(name: str, value: float, target: float) -> bool:
@@ -349,16 +413,20 @@ def _solve_block(sysm: System, cols: np.ndarray, rows: np.ndarray, reqs: list[in
         return "infeasible", None
 
     cap = np.minimum(vhi, np.floor(10.0 * (1.0 + np.abs(sysm.truth[cols]).max()) + 1e3))
-    for down in (False, True):  # pooled: push every pending cell up, then down; harvest the vertices
-        cost = np.zeros(len(cols))
-        for j in pending:
-            if sysm.req[j][1].endswith("down") == down:
-                for v, c in objs[j].items():
-                    cost[v] += c / max(1.0, abs(sysm.req[j][2]))
-        if cost.any():
-            status, x = run(cost, not down, None if down else cap)
-            if x is not None:
-                harvest(x)
+    for down in (False, True):  # pooled: push every pending cell up (then down); harvest the vertices
+        for _ in range(POOLED):
+            cost = np.zeros(len(cols))
+            for j in pending:
+                if sysm.req[j][1].endswith("down") == down:
+                    for v, c in objs[j].items():
+                        cost[v] += c / max(1.0, abs(sysm.req[j][2]))
+            before = len(pending)
+            if cost.any():
+                _, x = run(cost, not down, None if down else cap)
+                if x is not None:
+                    harvest(x)
+            if len(pending) > before - max(2, before // 10):
+                break
     for j in list(pending):
         if j not in pending:
             continue

@@ -114,8 +114,9 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, sta
                 whole = whole_blocks(published, mark, BLOCK).to_numpy()
                 why[whole & ~hidden & ~is_primary] = "audit"
                 extra |= whole
-                stats.extensions += len(add)
-                stats.added += cell_label(published[add], BLOCK).to_list()
+                blocks = cell_label(published[add], BLOCK).unique(maintain_order=True).to_list()
+                stats.extensions += len(blocks)
+                stats.added += blocks
                 continue
         break
     else:

@@ -19,6 +19,7 @@ from panel.atomic import staged_dir
 from panel.progress import step
 from panel.provenance import recorded
 from panel.schema import scan_afdelinger
+from queries.audit import AuditStats, write_audit
 from queries.cells import compute_cells
 from queries.disclosure import REPORT_FILE, SHARE_FLAG, append_report, empty_report, write_released
 from queries.disclosure_rules import Rules, decide_rules, save_rules
@@ -60,8 +61,9 @@ def run_measures(out: str | Path, *, min_cell: int | None = None, profile: Liter
     cells = compute_cells(out, rules=rules, afdelinger="study",  # only study afdelinger are published
                           config=None if config is None else measure_config(config))
     cells = cells.with_columns(pl.col("measure").is_in(share_measures()).alias(SHARE_FLAG))
+    stats = AuditStats()
     with step("measures: disclosure control"):
-        released, report = protect_release(cells, afd, rules=rules)
+        released, report = protect_release(cells, afd, rules=rules, stats=stats)
         tables = split(released, afd)
     with staged_dir(out) as stage:
         dest = stage / MEASURES_DIR
@@ -75,6 +77,8 @@ def run_measures(out: str | Path, *, min_cell: int | None = None, profile: Liter
         gap_rep = report.filter(report["table"] == "municipal_gap")
         write_released(tables["municipal_gap"], dest / "municipal_gap", gap_rep.vstack(gap_report(
             tables["municipal_gap"], released)), rules=rules, null_columns=("n", "value", "kom_n", "kom_value"))
+        if rules.audit:
+            write_audit(stats, dest / REPORT_FILE)  # internal only: audit.csv and summary rows of the reasons
         with step("measures: segregation"):
             seg, seg_rep = protect_segregation(segregation_table(out, min_persons=rules.min_persons), rules=rules)
             write_released(seg, dest / "segregation", seg_rep, rules=rules, null_columns=SEGREGATION_NUMBERS)

@@ -185,6 +185,14 @@ def stage_summary(name: str, out: Path, outputs: Sequence[str], seconds: float) 
                 with open(f, "rb") as fh:
                     rows += max(sum(1 for _ in fh) - 1, 0)
     counted = f", {rows:,} rows" if rows is not None else ""
+    audit = out / "measures" / "internal" / "audit.csv"
+    if name == "measures" and audit.is_file():  # the interval audit's figures (queries/audit.py)
+        import csv
+
+        with open(audit, newline="", encoding="utf-8") as fh:
+            fig = {r["figure"]: r["value"] for r in csv.DictReader(fh) if r["figure"] != "extension_block"}
+        counted += (f"; audit: {int(fig['withheld_cells']):,} withheld, {int(fig['audited_cells']):,} audited, "
+                    f"{int(fig['lps_solved']):,} LPs, {fig['extensions']} extensions, {float(fig['seconds']):.1f} s")
     return f"{name}: {len(files)} file{'' if len(files) == 1 else 's'}{counted}, {seconds:.1f} s"
 
 
