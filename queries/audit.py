@@ -109,7 +109,7 @@ def write_audit(stats: AuditStats, report: str | Path) -> Path:
         w = csv.writer(fh)
         if new:
             w.writerow(("table", "cell", "rule", "detail"))
-        w.writerows(("measures", f"audit: {k}", "audit", v) for k, v in stats.rows()[:9])
+        w.writerows(("audit", f"audit: {k}", "audit", v) for k, v in stats.rows()[:9])  # summary, not cells
     return path
 
 
