@@ -346,10 +346,6 @@ def interval(model: Model, hidden: np.ndarray, row: int, quantity: str = "n") ->
     return out[0], out[1]
 
 
-def _met(name: str, value: float, target: float) -> bool:
-    return value <= target + TOL if name.endswith("down") else value >= target - TOL
-
-
 def _solve_block(sysm: System, cols: np.ndarray, rows: np.ndarray, reqs: list[int], stats: AuditStats
                  ) -> set[int]:
     """Indices (into ``sysm.req``) of the requirements of one connected block that are met."""
@@ -358,39 +354,47 @@ def _solve_block(sysm: System, cols: np.ndarray, rows: np.ndarray, reqs: list[in
     local = np.full(sysm.a.shape[1], -1)
     local[cols] = np.arange(len(cols))
     sub = sysm.a[rows][:, cols].tocsc()
+    sub_r = sub.tocsr()
+    rlo, rhi = sysm.lo[rows], sysm.hi[rows]
     vlo, vhi, integer = sysm.vlo[cols], sysm.vhi[cols], sysm.integer[cols]
-    met: set[int] = set()
-    pending = list(reqs)
-    objs = {j: ({int(local[v]): c for v, c in sysm.req[j][3].items()}) for j in reqs}
+    ri, ci, cv = [], [], []
+    for k, j in enumerate(reqs):
+        for v, c in sysm.req[j][3].items():
+            ri.append(k)
+            ci.append(int(local[v]))
+            cv.append(c)
+    obj = sp.csr_matrix((cv, (ri, ci)), shape=(len(reqs), len(cols)))
+    target = np.array([sysm.req[j][2] for j in reqs])
+    down = np.array([sysm.req[j][1].endswith("down") for j in reqs])
+    open_ = np.ones(len(reqs), dtype=bool)
+
+    def integral(x: np.ndarray) -> bool:
+        return not np.any(np.abs(x[integer] - np.round(x[integer])) > 1e-5)
+
+    def feasible(x: np.ndarray) -> bool:
+        ax = sub_r @ x
+        return bool(np.all(ax >= rlo - 1e-6) and np.all(ax <= rhi + 1e-6) and np.all(x >= vlo - 1e-9)
+                    and np.all(x <= vhi + 1e-9))
 
     def harvest(x: np.ndarray) -> None:
-        if np.any(np.abs(x[integer] - np.round(x[integer])) > 1e-5):
-            return  # not an integer point: it proves nothing about integer bounds
-        for j in list(pending):
-            val = sum(c * x[v] for v, c in objs[j].items())
-            if _met(sysm.req[j][1], val, sysm.req[j][2]):
-                met.add(j)
-                pending.remove(j)
+        if not integral(x):  # a fractional point proves nothing about integer bounds: try it rounded
+            x = np.where(integer, np.round(x), x)
+            if not feasible(x):
+                return
+        val = obj @ x
+        open_[np.where(down, val <= target + TOL, val >= target - TOL)] = False
 
     harvest(sysm.truth[cols])
-    if not pending:
-        return met
     if sub.shape[0] == 0:  # no constraint: each variable ranges over its bounds
-        for j in list(pending):
-            (v, c), *rest = objs[j].items()
-            if rest or c != 1.0:
-                continue
-            bound = vlo[v] if sysm.req[j][1].endswith("down") else vhi[v]
-            if _met(sysm.req[j][1], bound, sysm.req[j][2]):
-                met.add(j)
-                pending.remove(j)
-        return met
+        harvest(np.where(np.isfinite(vhi), vhi, vlo + 1e12))
+        harvest(vlo.copy())
+        return {reqs[k] for k in np.flatnonzero(~open_)}
     h = _solver()
     lp = highspy.HighsLp()
     lp.num_col_, lp.num_row_ = len(cols), sub.shape[0]
     lp.col_cost_ = np.zeros(len(cols))
     lp.col_lower_, lp.col_upper_ = vlo, vhi
-    lp.row_lower_, lp.row_upper_ = sysm.lo[rows], sysm.hi[rows]
+    lp.row_lower_, lp.row_upper_ = rlo, rhi
     lp.a_matrix_.format_ = highspy.MatrixFormat.kColwise
     lp.a_matrix_.start_, lp.a_matrix_.index_, lp.a_matrix_.value_ = sub.indptr, sub.indices, sub.data
     h.passModel(lp)
@@ -413,44 +417,39 @@ def _solve_block(sysm: System, cols: np.ndarray, rows: np.ndarray, reqs: list[in
         return "infeasible", None
 
     cap = np.minimum(vhi, np.floor(10.0 * (1.0 + np.abs(sysm.truth[cols]).max()) + 1e3))
-    for down in (False, True):  # pooled: push every pending cell up (then down); harvest the vertices
+    weight = 1.0 / np.maximum(1.0, np.abs(target))
+    for d in (False, True):  # pooled: push every open cell up (then down); harvest the vertices
         for _ in range(POOLED):
-            cost = np.zeros(len(cols))
-            for j in pending:
-                if sysm.req[j][1].endswith("down") == down:
-                    for v, c in objs[j].items():
-                        cost[v] += c / max(1.0, abs(sysm.req[j][2]))
-            before = len(pending)
-            if cost.any():
-                _, x = run(cost, not down, None if down else cap)
-                if x is not None:
-                    harvest(x)
-            if len(pending) > before - max(2, before // 10):
+            pick = open_ & (down == d)
+            before = int(open_.sum())
+            if not pick.any():
                 break
-    for j in list(pending):
-        if j not in pending:
+            cost = np.asarray(obj[pick].T @ weight[pick]).ravel()
+            _, x = run(cost, not d, None if d else cap)
+            if x is not None:
+                harvest(x)
+            if int(open_.sum()) > before - max(2, before // 10):
+                break
+    for k in range(len(reqs)):
+        if not open_[k]:
             continue
-        cost = np.zeros(len(cols))
-        for v, c in objs[j].items():
-            cost[v] = c
-        name, target = sysm.req[j][1], sysm.req[j][2]
-        status, x = run(cost, not name.endswith("down"))
-        if status == "unbounded" and not name.endswith("down"):
-            met.add(j)
-            pending.remove(j)
+        cost = obj[k].toarray().ravel()
+        status, x = run(cost, not down[k])
+        if status == "unbounded" and not down[k]:
+            open_[k] = False
             continue
         if x is None:
             continue
         harvest(x)
-        if j in pending and _met(name, float(cost @ x), target):  # fractional vertex: ask the integer programme
+        met_lp = (cost @ x <= target[k] + TOL) if down[k] else (cost @ x >= target[k] - TOL)
+        if open_[k] and met_lp:  # fractional vertex: ask the integer programme
             stats.milps += 1
-            sign = 1.0 if name.endswith("down") else -1.0
-            res = milp(sign * cost, constraints=LinearConstraint(sub, sysm.lo[rows], sysm.hi[rows]),
-                       integrality=integer.astype(int), bounds=Bounds(vlo, vhi), options={"time_limit": 10.0})
-            if res.x is not None and _met(name, float(cost @ res.x), target):
-                met.add(j)
-                pending.remove(j)
-    return met
+            sign = 1.0 if down[k] else -1.0
+            res = milp(sign * cost, constraints=LinearConstraint(sub, rlo, rhi), integrality=integer.astype(int),
+                       bounds=Bounds(vlo, vhi), options={"time_limit": 10.0})
+            if res.x is not None:
+                harvest(np.asarray(res.x))
+    return {reqs[k] for k in np.flatnonzero(~open_)}
 
 
 def audit(model: Model, hidden: np.ndarray, stats: AuditStats) -> list[int]:
