@@ -59,6 +59,7 @@ BLOCK = ["level", "unit", "year", "population"]
 TOL = 1e-6
 INF = np.inf
 POOLED = 1  # pooled solves per direction while each settles a tenth of the open requirements
+TRIES = 3  # extensions by parts per failing requirement before its relations' totals are withheld
 
 
 @dataclass
@@ -127,7 +128,9 @@ class Model:
     rel_inst: np.ndarray
     rel_total: np.ndarray
     need: list[tuple[int, str, float]]  # (row, requirement, target)
+    enough: float = 0.0  # an extension block of at least this many persons widens a count interval at once
     passed: set[tuple[int, str]] = field(default_factory=set)
+    tries: dict[tuple[int, str], int] = field(default_factory=dict)  # extensions so far per failing requirement
 
 
 def _dense(df: pl.DataFrame, cols: Sequence[str]) -> np.ndarray:
@@ -213,7 +216,8 @@ def build(table: pl.DataFrame, relations: Sequence[Relation], key: Sequence[str]
             terms.append(np.column_stack([eq + np.arange(len(k)), m[k], np.full(len(k), q), np.full(len(k), c)]))
         eq += len(k)
     return Model(table=table, n=n, s=s, share=share, gid=gid, terms=np.concatenate(terms),
-                 rel_row=row, rel_inst=inst, rel_total=is_total, need=requirements(table, rules, measures))
+                 rel_row=row, rel_inst=inst, rel_total=is_total, need=requirements(table, rules, measures),
+                 enough=float(rules.count_level + 1))
 
 
 def _solver():  # noqa: ANN202 - highspy types are not annotated
@@ -452,15 +456,15 @@ def _solve_block(sysm: System, cols: np.ndarray, rows: np.ndarray, reqs: list[in
     return {reqs[k] for k in np.flatnonzero(~open_)}
 
 
-def audit(model: Model, hidden: np.ndarray, stats: AuditStats) -> list[int]:
-    """Rows of the table whose interval is too narrow under the withheld set ``hidden``."""
+def audit(model: Model, hidden: np.ndarray, stats: AuditStats) -> list[tuple[int, str]]:
+    """(row, requirement) of the cells whose interval is too narrow under the withheld set ``hidden``."""
     t0 = time.perf_counter()
     sysm = system(model, hidden)
     stats.rounds += 1
     stats.withheld = int(hidden.sum())
     stats.audited = len({i for i, _, _ in model.need if hidden[i]})
     stats.requirements = len(model.need)
-    failed: list[int] = []
+    failed: list[tuple[int, str]] = []
     if sysm.req:
         nv = sysm.a.shape[1]
         coo = sysm.a.tocoo()
@@ -479,20 +483,36 @@ def audit(model: Model, hidden: np.ndarray, stats: AuditStats) -> list[int]:
                 if j in met:
                     model.passed.add((i, name))
                 else:
-                    failed.append(i)
+                    failed.append((i, name))
     stats.seconds += time.perf_counter() - t0
     return sorted(set(failed))
 
 
-def extension(model: Model, hidden: np.ndarray, failed: Sequence[int]) -> list[int]:
+def extension(model: Model, hidden: np.ndarray, failed: Sequence[tuple[int, str]]) -> list[int]:
     """Rows of one more block per failed cell: the published member of its relations with the smallest n.
 
-    Parts before totals (an afdeling of the group before the group itself); when
-    every member is withheld already, the relations one step up are searched.
+    Parts before totals (an afdeling of the group before the group itself), and
+    among them the smallest with at least ``model.enough`` persons if any (one
+    block that widens the interval at once saves rounds of re-protection);
+    when every member is withheld already, the relations one step up are searched.
+    A withheld share of 0 (of 1) whose published total is 0 (is all) cannot be
+    hidden behind its parts: the total is withheld instead.
     """
     row, inst, tot = model.rel_row, model.rel_inst, model.rel_total
     picks: set[int] = set()
-    for i in failed:
+    for i, name in failed:
+        model.tries[(i, name)] = model.tries.get((i, name), 0) + 1
+        if model.tries[(i, name)] > TRIES:  # the parts do not help: withhold the published totals
+            up = np.isin(inst, inst[row == i]) & tot & ~hidden[row]
+            picks.update(int(r) for r in np.unique(row[up]))
+            continue
+        if name in ("s_up", "class_1") and model.share[i]:
+            mine = np.isin(inst, inst[row == i]) & tot & ~hidden[row]
+            r = row[mine]
+            flat = r[(model.s[r] == 0) if name == "s_up" else (model.s[r] == model.n[r])]
+            if len(flat):
+                picks.add(int(flat[0]))
+                continue
         frontier = {i}
         seen: set[int] = set()
         for _ in range(4):
@@ -501,7 +521,7 @@ def extension(model: Model, hidden: np.ndarray, failed: Sequence[int]) -> list[i
             cand = mem & ~hidden[row]
             if cand.any():
                 r, t = row[cand], tot[cand]
-                order = np.lexsort((r, model.n[r], t))
+                order = np.lexsort((r, model.n[r], model.n[r] < model.enough, t))
                 picks.add(int(r[order[0]]))
                 break
             seen |= frontier

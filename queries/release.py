@@ -107,7 +107,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, sta
             failed = audit(model, hidden, stats)
             add = extension(model, hidden, failed) if failed else []
             if failed and not add:
-                stats.unresolved = len(failed)
+                stats.unresolved = len({i for i, _ in failed})
             if add:
                 mark = np.zeros(published.height, dtype=bool)
                 mark[add] = True
