@@ -19,7 +19,8 @@ by linear programming, how far each withheld primary cell can be pushed:
   ``s >= 0`` for amounts (a reader assumes non-negative incomes).
 
 A cell passes when the reader's interval is wide enough (sdcTable's protection
-levels): a withheld count x must reach ``x + t`` and ``max(x - t, 1)``
+levels): a withheld count x must reach ``x + t`` and ``max(x - t, L)``
+(L the a-priori bound: one person per listed afdeling row below it)
 (``t = rules.count_level``); an amount s must reach ``s (1 +- p)``
 (``p = rules.protection_p``); a withheld share of 0 (of 1) must allow a
 numerator of 1 (a non-member). Only primary cells (person, household,
@@ -139,8 +140,27 @@ def _dense(df: pl.DataFrame, cols: Sequence[str]) -> np.ndarray:
     return df.select(label.rank("dense")).to_series().to_numpy().astype(np.int64) - 1
 
 
-def requirements(table: pl.DataFrame, rules: Rules, measures: Mapping[str, Measure]) -> list[tuple[int, str, float]]:
-    """(row, requirement, target) of every primary cell: ``n_up``/``n_down``, ``s_up``/``s_down``, ``class_1``."""
+def apriori_n(n_rows: int, row: np.ndarray, inst: np.ndarray, is_total: np.ndarray) -> np.ndarray:
+    """A reader's lower bound on each row's n before any value: 1 per listed row, summed up the relations."""
+    low = np.ones(n_rows)
+    if not len(row):
+        return low
+    for _ in range(6):  # afdeling -> group -> any_tool -> study: a few levels
+        sums = np.bincount(inst, weights=np.where(is_total, 0.0, low[row]), minlength=int(inst.max()) + 1)
+        new = low.copy()
+        np.maximum.at(new, row[is_total], sums[inst[is_total]])
+        if np.array_equal(new, low):
+            break
+        low = new
+    return low
+
+
+def requirements(table: pl.DataFrame, rules: Rules, measures: Mapping[str, Measure],
+                 low: np.ndarray | None = None) -> list[tuple[int, str, float]]:
+    """(row, requirement, target) of every primary cell: ``n_up``/``n_down``, ``s_up``/``s_down``, ``class_1``.
+
+    ``low``: the a-priori lower bound of each row's n (default 1), the floor of a count's down target.
+    """
     t = primary_flags(table, rules)
     rule = t["_rule"].to_list()
     detail = t["_detail"].fill_null("").to_list()
@@ -154,7 +174,7 @@ def requirements(table: pl.DataFrame, rules: Rules, measures: Mapping[str, Measu
             continue
         s = n[i] * v[i]
         if "persons" in detail[i] and "class" not in detail[i]:
-            out += [(i, "n_up", n[i] + c), (i, "n_down", max(n[i] - c, 1.0))]
+            out += [(i, "n_up", n[i] + c), (i, "n_down", max(n[i] - c, 1.0 if low is None else low[i]))]
         if kind[i] != "share":
             if p > 0:
                 out += [(i, "s_up", s + p * abs(s)), (i, "s_down", s - p * abs(s))]
@@ -216,7 +236,7 @@ def build(table: pl.DataFrame, relations: Sequence[Relation], key: Sequence[str]
             terms.append(np.column_stack([eq + np.arange(len(k)), m[k], np.full(len(k), q), np.full(len(k), c)]))
         eq += len(k)
     return Model(table=table, n=n, s=s, share=share, gid=gid, terms=np.concatenate(terms),
-                 rel_row=row, rel_inst=inst, rel_total=is_total, need=requirements(table, rules, measures),
+                 rel_row=row, rel_inst=inst, rel_total=is_total, need=requirements(table, rules, measures, apriori_n(len(n), row, inst, is_total)),
                  enough=float(rules.count_level + 1))
 
 
@@ -346,7 +366,7 @@ def interval(model: Model, hidden: np.ndarray, row: int, quantity: str = "n") ->
                       A_eq=sysm.a[eq] if eq.any() else None, b_eq=sysm.lo[eq] if eq.any() else None,
                       bounds=list(zip(sysm.vlo, np.where(np.isfinite(sysm.vhi), sysm.vhi, None), strict=True)),
                       method="highs")
-        out.append(sign * res.fun if res.status == 0 else sign * INF)
+        out.append(sign * res.fun if res.status == 0 else -sign * INF)  # not optimal: unbounded
     return out[0], out[1]
 
 
@@ -502,16 +522,23 @@ def extension(model: Model, hidden: np.ndarray, failed: Sequence[tuple[int, str]
     picks: set[int] = set()
     for i, name in failed:
         model.tries[(i, name)] = model.tries.get((i, name), 0) + 1
-        if model.tries[(i, name)] > TRIES:  # the parts do not help: withhold the published totals
-            up = np.isin(inst, inst[row == i]) & tot & ~hidden[row]
-            picks.update(int(r) for r in np.unique(row[up]))
-            continue
-        if name in ("s_up", "class_1") and model.share[i]:
-            mine = np.isin(inst, inst[row == i]) & tot & ~hidden[row]
-            r = row[mine]
-            flat = r[(model.s[r] == 0) if name == "s_up" else (model.s[r] == model.n[r])]
-            if len(flat):
-                picks.add(int(flat[0]))
+        flat_share = name in ("s_up", "class_1") and bool(model.share[i])
+        if model.tries[(i, name)] > TRIES or flat_share:  # totals above the cell, level by level
+            frontier, found = np.array([i]), []
+            for _ in range(4):
+                up = np.isin(inst, inst[np.isin(row, frontier) & ~tot]) & tot
+                r = np.unique(row[up])
+                pub = r[~hidden[r]]
+                if flat_share and model.tries[(i, name)] <= TRIES:
+                    pub = pub[(model.s[pub] == 0) if name == "s_up" else (model.s[pub] == model.n[pub])]
+                if len(pub):
+                    found = pub.tolist()
+                    break
+                frontier = r[hidden[r]]
+                if not len(frontier):
+                    break
+            if found:
+                picks.update(int(x) for x in found)
                 continue
         frontier = {i}
         seen: set[int] = set()

@@ -167,12 +167,17 @@ def test_release_keys_reproduce_the_old_release_only_below_the_floor(tmp_path: P
 
 # ------------------------------------------------------------ the declared identities hold on a panel
 @pytest.fixture(scope="module")
-def person_rows(tmp_path_factory: pytest.TempPathFactory) -> pl.DataFrame:
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from small_build import small_build
 
+    return small_build(tmp_path_factory.mktemp("ident"), seed=7)
+
+
+@pytest.fixture(scope="module")
+def person_rows(built: Path) -> pl.DataFrame:
     from queries.populations import population_rows
 
-    out = small_build(tmp_path_factory.mktemp("ident"), seed=7)
+    out = built
     return pl.concat([population_rows(out, p).with_columns(population=pl.lit(p)).collect()
                       for p in ("stock", "in", "out")], how="diagonal_relaxed")
 
@@ -208,3 +213,22 @@ def test_declared_denominators_and_identities_hold_on_a_synthetic_panel(person_r
     for total, parts in PARTS.items():
         assert (c[f"s_{total}"] == sum(c[f"s_{p}"] for p in parts)).all()
         assert all((c[f"n_{p}"] == c[f"n_{total}"]).all() for p in parts)
+
+
+def test_the_release_has_no_afdeling_flow_rows_and_an_internal_audit_file(built: Path) -> None:
+    from queries.run import run_measures
+
+    run_measures(built)
+    dest = built / "measures"
+    for t in ("decomposition", "retention", "tenure", "destinations", "trajectories", "family_households",
+              "family_cohorts", "displacement"):
+        df = pl.read_parquet(dest / f"{t}.parquet")
+        assert df.height > 0 and "afdeling" not in set(df["level"]), t
+    audit_csv = pl.read_csv(dest / "internal" / "audit.csv")
+    fig = dict(zip(audit_csv["figure"], audit_csv["value"], strict=True))
+    m = pl.read_parquet(dest / "measures.parquet")
+    assert int(fig["withheld_cells"]) >= int(m["suppressed"].sum()) and "unresolved" in fig  # (see the report)
+    assert set(pl.read_csv(dest / "disclosure_report.csv")["rule"]) == {"withheld"}
+    # lockstep: a (level, unit, year, population) block is withheld whole or not at all
+    mixed = m.group_by("level", "unit", "year", "population").agg(pl.col("suppressed").n_unique() > 1)
+    assert not mixed["suppressed"].any()
