@@ -60,7 +60,7 @@ BLOCK = ["level", "unit", "year", "population"]
 TOL = 1e-6
 INF = np.inf
 POOLED = 1  # pooled solves per direction while each settles a tenth of the open requirements
-TRIES = 3  # extensions by parts per failing requirement before its relations' totals are withheld
+TRIES = 3  # extensions by parts per failing requirement before the totals above it; twice that: give up
 
 
 @dataclass
@@ -522,6 +522,8 @@ def extension(model: Model, hidden: np.ndarray, failed: Sequence[tuple[int, str]
     picks: set[int] = set()
     for i, name in failed:
         model.tries[(i, name)] = model.tries.get((i, name), 0) + 1
+        if model.tries[(i, name)] > 2 * TRIES:  # nothing withheld so far helped: left unresolved (reported)
+            continue
         flat_share = name in ("s_up", "class_1") and bool(model.share[i])
         if model.tries[(i, name)] > TRIES or flat_share:  # totals above the cell, level by level
             frontier, found = np.array([i]), []
