@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.harness import ROOT, built_out, heavy_lock, machine, measure
+from benchmarks.harness import CACHE, ROOT, built_out, heavy_lock, machine, measure
 
 RESULTS = ROOT / "benchmarks" / "results" / "audit.md"
 INPUTS = ("afdeling.parquet", "kommune_region.parquet", "moves.parquet", "panel", "panel_base",
@@ -59,10 +59,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, help="a built OUT (default: the cached build of --persons)")
     ap.add_argument("--persons", type=int, default=150_000)
     ap.add_argument("--label", default=None)
+    ap.add_argument("--scratch", type=Path, default=CACHE, help="where the two measures runs write (default %(default)s)")
     a = ap.parse_args(argv)
     src = a.out or built_out(a.persons)
     label = a.label or src.name
-    tmp = Path(tempfile.mkdtemp(prefix="bench-audit-", dir=src.parent))
+    a.scratch.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-audit-", dir=a.scratch))
     try:
         off, on = linked(src, tmp / "off"), linked(src, tmp / "on")
         rules = tmp / "no_audit.toml"
