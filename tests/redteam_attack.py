@@ -1,0 +1,523 @@
+"""A red-team attack on a socialmix release, written from the published tables alone (issue 16).
+
+An output checker (or an intruder) gets ``OUT/measures/*.parquet`` and the
+public ``disclosure_report.csv``; she knows which afdelinger use which tool
+(the evaluation publishes it; here read from ``OUT/afdeling.parquet``, which
+holds no persons) and the measure descriptions of the documentation. This
+module is a second implementation: it never imports the release code's
+relation builders. Every relation it uses is *checked* on the published rows
+first (kept only if it holds wherever all its cells are published), so a
+relation that the release does not honour is never assumed.
+
+Unknowns are the withheld count cells: ``n`` of every withheld row and the
+numerator ``s = n * value`` of every withheld share row (measures, comparison
+series ``study``, trajectories). Relations (all linear, integer unknowns):
+
+* hierarchy: group = sum of its afdelinger; any_tool = anvisning_only +
+  fleksibel_only + both; study = any_tool + neither (a missing row is 0);
+* (a) shared denominators: measures whose published n agree everywhere have
+  one n per (unit, year, population); n(income) = n(all) - s(under_18) -
+  s(over_64) and the other documented sums, if they hold on the published rows;
+* (b) trajectories at horizon 1: leavers = the measures' out-movers of b+1
+  (n and numerator), gained - lost = n * (value_follow - value_base);
+* (c) decomposition: a published in/out-mover component times N_t equals
+  s - n * V_{t-1} of that flow's measures cell (N_t, V_{t-1} published).
+
+Bounds come in three steps: exact propagation of relations with one unknown,
+interval propagation (each unknown >= 1 for a withheld row, 0 <= s <= n), and
+per connected component a MILP (HiGHS, integrality) minimising and
+maximising each unknown. ``attack`` returns one row per unknown with ``lo``,
+``hi`` and the relation family that pinned it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+TOOL_PARTS = ("anvisning_only", "fleksibel_only", "both")
+POPULATIONS = ("stock", "in", "out")
+INF = math.inf
+# candidate sums among the documented measure populations (registry descriptions); each is kept only if
+# it holds on every published unit-year-population where all its cells are published.
+CANDIDATE_SUMS = [
+    # name, target (measure, field), [(coef, measure, field), ...]
+    ("adults = all - under_18 - over_64", ("income", "n"),
+     [(1, "non_western", "n"), (-1, "under_18", "s"), (-1, "over_64", "s")]),
+    ("18+ = all - under_18", ("single_adults", "n"), [(1, "non_western", "n"), (-1, "under_18", "s")]),
+    ("18+ = all - under_18 (personal income)", ("personal_income_18plus", "n"),
+     [(1, "non_western", "n"), (-1, "under_18", "s")]),
+    ("outside_labour_force = its three parts", ("outside_labour_force", "s"),
+     [(1, "disability_pension_18_64", "s"), (1, "early_retirement_18_64", "s"), (1, "education_18_64", "s")]),
+]
+
+
+@dataclass
+class Relation:
+    """sum(coef * var) == rhs (within tol); vars are cell keys, known or not."""
+
+    coefs: dict[tuple, float]
+    rhs: float
+    family: str
+    tol: float = 1e-6
+
+
+@dataclass
+class Problem:
+    known: dict[tuple, float] = field(default_factory=dict)
+    unknown: dict[tuple, tuple[float, float]] = field(default_factory=dict)  # key -> (lo, hi)
+    relations: list[Relation] = field(default_factory=list)
+    le: list[tuple[tuple, tuple]] = field(default_factory=list)  # (a, b): a <= b
+    families: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    rejected: list[str] = field(default_factory=list)
+
+    def value(self, key: tuple) -> float | None:
+        """Known value of a cell; a cell without a row has no persons (0)."""
+        if key in self.unknown:
+            return None
+        return self.known.get(key, 0.0)
+
+
+# ------------------------------------------------------------------ reading the release
+def read_release(out: str | Path) -> dict[str, pl.DataFrame]:
+    """The published tables the attack reads (missing ones as empty frames)."""
+    m = Path(out) / "measures"
+    tables = {}
+    for name in ("measures", "comparison", "trajectories", "decomposition", "municipal_gap"):
+        p = m / f"{name}.parquet"
+        tables[name] = pl.read_parquet(p) if p.exists() else pl.DataFrame()
+    tables["report"] = pl.read_csv(m / "disclosure_report.csv", infer_schema_length=0)
+    tables["afdeling"] = pl.read_parquet(Path(out) / "afdeling.parquet")
+    return tables
+
+
+def read_rules(out: str | Path) -> dict:
+    """The published rule set (``disclosure_rules.toml``)."""
+    return tomllib.loads((Path(out) / "measures" / "disclosure_rules.toml").read_text(encoding="utf-8"))
+
+
+def membership(afd: pl.DataFrame) -> dict[str, list[str]]:
+    """Study afdelinger of each group, from the public tool flags."""
+    st = afd.filter(pl.col("helhedsplan_id").is_not_null())
+    a = st["anvisning"].fill_null(False).to_list()
+    f = st["fleksibel"].fill_null(False).to_list()
+    ids = st["afdeling_id"].to_list()
+    flags = {"any_tool": lambda x, y: x or y, "anvisning_only": lambda x, y: x and not y,
+             "fleksibel_only": lambda x, y: y and not x, "both": lambda x, y: x and y,
+             "neither": lambda x, y: not x and not y}
+    return {g: [i for i, x, y in zip(ids, a, f, strict=True) if fn(x, y)] for g, fn in flags.items()}
+
+
+def share_measures(cells: pl.DataFrame) -> set[str]:
+    """Measures whose published values are shares: in [0, 1] and n * value an integer on every row."""
+    pub = cells.filter(~pl.col("suppressed"))
+    s = pub.with_columns(sv=pl.col("n") * pl.col("value"))
+    chk = s.group_by("measure").agg(
+        ok=((pl.col("value").is_between(0, 1)) & ((pl.col("sv") - pl.col("sv").round()).abs() < 1e-6)).all())
+    return set(chk.filter(pl.col("ok"))["measure"].to_list())
+
+
+def measure_cells(t: dict[str, pl.DataFrame]) -> pl.DataFrame:
+    """measures + comparison series study in one frame: level, unit, year, population, measure, n, value, suppressed."""
+    cols = ["level", "unit", "year", "population", "measure", "n", "value", "suppressed"]
+    parts = [t["measures"].select(cols)]
+    if t["comparison"].height:
+        parts.append(t["comparison"].filter(pl.col("series") == "study").select(
+            pl.lit("comparison").alias("level"), pl.col("series").alias("unit"), *cols[2:]))
+    return pl.concat(parts, how="vertical_relaxed")
+
+
+# ------------------------------------------------------------------ building the problem
+def _add_cells(p: Problem, rows: pl.DataFrame, key_cols: list[str], prefix: str, shares: set[str],
+               numerators: dict[str, str]) -> None:
+    """Cell keys (prefix, *key, field) for n and the numerators of share rows; withheld rows are unknowns."""
+    for r in rows.iter_rows(named=True):
+        k = (prefix, *[r[c] for c in key_cols])
+        share = r["measure"] in shares
+        if r["suppressed"]:
+            p.unknown[(*k, "n")] = (1.0, INF)
+            if share:
+                for f in numerators:
+                    p.unknown[(*k, f)] = (0.0, INF)
+                    p.le.append(((*k, f), (*k, "n")))
+        else:
+            p.known[(*k, "n")] = float(r["n"])
+            if share:
+                for f, col in numerators.items():
+                    v = r[col]
+                    if v is not None:
+                        p.known[(*k, f)] = float(round(r["n"] * v))
+
+
+def _check_and_add(p: Problem, rels: list[Relation], name: str, min_support: int = 5) -> bool:
+    """Keep a relation family only if it holds wherever all its cells are known."""
+    support, bad = 0, 0
+    for r in rels:
+        if all(k not in p.unknown for k in r.coefs):
+            support += 1
+            lhs = sum(c * p.value(k) for k, c in r.coefs.items())
+            if abs(lhs - r.rhs) > max(r.tol, 1e-6) * (1 + abs(r.rhs)) * 10:
+                bad += 1
+    if bad or support < min_support:
+        p.rejected.append(f"{name}: support {support}, violated {bad}")
+        return False
+    for r in rels:
+        if any(k in p.unknown for k in r.coefs):
+            p.relations.append(r)
+            p.families[r.family] += 1
+    return True
+
+
+def hierarchy(p: Problem, keys: list[tuple], groups: dict[str, list[str]], fields: list[str], prefix: str,
+              tail_of: callable) -> None:
+    """group = sum of afdelinger; any_tool = parts; study = any_tool + neither, for each block and field."""
+    blocks = {tail_of(k) for k in keys}
+    rels = []
+    for tail in blocks:
+        for f in fields:
+            def key(level: str, unit: str, tail: tuple = tail, f: str = f) -> tuple:
+                return (prefix, level, unit, *tail, f)
+            for g, afds in groups.items():
+                rels.append(Relation({key("group", g): -1.0, **{key("afdeling", a): 1.0 for a in afds}}, 0.0,
+                                     f"hierarchy ({prefix})"))
+            rels.append(Relation({key("group", "any_tool"): -1.0, **{key("group", g): 1.0 for g in TOOL_PARTS}}, 0.0,
+                                 f"hierarchy ({prefix})"))
+            if prefix == "m":
+                rels.append(Relation({key("comparison", "study"): -1.0, key("group", "any_tool"): 1.0,
+                                      key("group", "neither"): 1.0}, 0.0, f"hierarchy ({prefix})"))
+    # a relation whose cells are all absent (0 = 0) carries nothing
+    rels = [r for r in rels if any(k in p.unknown or k in p.known for k in r.coefs)]
+    _check_and_add(p, rels, f"hierarchy ({prefix})")
+
+
+def denominators(p: Problem, cells: pl.DataFrame, shares: set[str]) -> None:
+    """(a): measures with one denominator (equal published n everywhere) and the documented sums."""
+    pub = cells.filter(~pl.col("suppressed"))
+    wide = pub.pivot(on="measure", index=["level", "unit", "year", "population"], values="n")
+    measures = [c for c in wide.columns if c not in ("level", "unit", "year", "population")]
+    parent = {m: m for m in measures}
+
+    def find(m: str) -> str:
+        while parent[m] != m:
+            m = parent[m]
+        return m
+    for i, a in enumerate(measures):
+        for b in measures[i + 1:]:
+            both = wide.filter(pl.col(a).is_not_null() & pl.col(b).is_not_null())
+            if both.height >= 10 and (both[a] == both[b]).all():
+                parent[find(b)] = find(a)
+    classes = defaultdict(list)
+    for m in measures:
+        classes[find(m)].append(m)
+    blocks = cells.select("level", "unit", "year", "population").unique().rows()
+    rels = []
+    for cls in classes.values():
+        for blk in blocks:
+            for m in cls[1:]:
+                rels.append(Relation({("m", *blk, cls[0], "n"): 1.0, ("m", *blk, m, "n"): -1.0}, 0.0,
+                                     "(a) shared denominator"))
+    _check_and_add(p, rels, "(a) shared denominator")
+    for name, (tm, tf), terms in CANDIDATE_SUMS:
+        if any(f == "s" and m not in shares for _, m, f in [(1, tm, tf), *terms]):
+            continue
+        rels = [Relation({("m", *blk, tm, tf): 1.0, **{("m", *blk, m, f): -float(c) for c, m, f in terms}}, 0.0,
+                         "(a) shared denominator") for blk in blocks]
+        _check_and_add(p, rels, f"(a) {name}")
+
+
+def trajectories(p: Problem, traj: pl.DataFrame, shares: set[str], groups: dict[str, list[str]]) -> None:
+    """(b): horizon-1 leavers = out-movers of b+1; gained - lost = S_follow - S_base; hierarchy of the table."""
+    if not traj.height:
+        return
+    key_cols = ["level", "unit", "baseline_year", "horizon", "status", "measure", "transition"]
+    all_rows = traj.filter(pl.col("transition") == "all")
+    _add_cells(p, all_rows, key_cols, "t", shares, {"sb": "value_base", "sf": "value_follow"})
+    _add_cells(p, traj.filter(pl.col("transition") != "all"), key_cols, "t", set(), {})
+    tkeys = [k for k in (*p.known, *p.unknown) if k[0] == "t"]
+    hierarchy(p, [k for k in tkeys if k[-1] == "n"], groups, ["n", "sb", "sf"], "t", lambda k: k[3:-1])
+    h1 = all_rows.filter((pl.col("horizon") == 1) & (pl.col("status") == "leaver"))
+    for meas in h1["measure"].unique().to_list():
+        rows = h1.filter(pl.col("measure") == meas).select("level", "unit", "baseline_year").rows()
+        for f_t, f_m in (("n", "n"), ("sb", "s")):
+            if f_m == "s" and meas not in shares:
+                continue
+            rels = [Relation({("t", lv, u, b, 1, "leaver", meas, "all", f_t): 1.0,
+                              ("m", lv, u, b + 1, "out", meas, f_m): -1.0}, 0.0, "(b) leavers = out-movers")
+                    for lv, u, b in rows]
+            _check_and_add(p, rels, f"(b) leavers = out-movers {meas} {f_t}")
+    rels = []
+    for r in all_rows.filter(pl.col("measure").is_in(list(shares))).select(key_cols).rows():
+        base = ("t", *r[:-1])
+        rels.append(Relation({(*base, "gained", "n"): 1.0, (*base, "lost", "n"): -1.0,
+                              (*base, "all", "sf"): -1.0, (*base, "all", "sb"): 1.0}, 0.0,
+                             "(b) gained - lost"))
+    _check_and_add(p, rels, "(b) gained - lost")
+
+
+def decomposition(p: Problem, dec: pl.DataFrame, cells: pl.DataFrame, shares: set[str]) -> None:
+    """(c): published in/out-mover components, with N_t and V_{t-1} published, give s - V n of the flow cell."""
+    if not dec.height:
+        return
+    stock = cells.filter((pl.col("population") == "stock") & ~pl.col("suppressed")).select(
+        "level", "unit", "year", "measure", "n", "value")
+    d = (dec.filter(pl.col("measure").is_in(list(shares)))
+         .join(stock.rename({"n": "N_t", "value": "V_t"}), on=["level", "unit", "year", "measure"], how="inner")
+         .join(stock.select("level", "unit", "measure", year=pl.col("year") + 1, V_prev="value"),
+               on=["level", "unit", "year", "measure"], how="inner"))
+    for comp, pop, level in [(c, q, lv) for c, q in (("in_movers", "in"), ("out_movers", "out"))
+                             for lv in ("afdeling", "group")]:
+        for sign in (1.0, -1.0):
+            rels = []
+            for r in d.filter(pl.col(comp).is_not_null() & (pl.col("level") == level)).iter_rows(named=True):
+                k = ("m", r["level"], r["unit"], r["year"], pop, r["measure"])
+                rels.append(Relation({(*k, "s"): 1.0, (*k, "n"): -r["V_prev"]}, sign * r[comp] * r["N_t"],
+                                     "(c) decomposition flows", tol=1e-7))
+            if _check_and_add(p, rels, f"(c) {comp} {level} sign {sign:+.0f}"):
+                break
+
+
+def build_problem(out: str | Path) -> tuple[Problem, pl.DataFrame]:
+    """Unknowns and checked relations of a release; also returns the measure cells read."""
+    t = read_release(out)
+    cells = measure_cells(t)
+    shares = share_measures(cells)
+    groups = membership(t["afdeling"])
+    p = Problem()
+    _add_cells(p, cells, ["level", "unit", "year", "population", "measure"], "m", shares, {"s": "value"})
+    mkeys = [k for k in (*p.known, *p.unknown) if k[0] == "m" and k[-1] == "n"]
+    hierarchy(p, mkeys, groups, ["n", "s"], "m", lambda k: k[3:-1])
+    denominators(p, cells, shares)
+    trajectories(p, t["trajectories"], shares, groups)
+    decomposition(p, t["decomposition"], cells, shares)
+    return p, cells
+
+
+# ------------------------------------------------------------------ solving
+def _is_int(x: float) -> bool:
+    return abs(x - round(x)) < 1e-5
+
+
+def propagate(p: Problem) -> dict[tuple, tuple[float, float, str]]:
+    """Exact propagation (one unknown left) and interval propagation; returns key -> (lo, hi, family)."""
+    bounds = {k: [lo, hi] for k, (lo, hi) in p.unknown.items()}
+    how = {k: "" for k in p.unknown}
+    solved: dict[tuple, float] = {}
+    by_var = defaultdict(list)
+    for i, r in enumerate(p.relations):
+        for k in r.coefs:
+            if k in bounds:
+                by_var[k].append(i)
+    le_of = defaultdict(list)
+    for a, b in p.le:
+        le_of[a].append(b)
+        le_of[b].append(a)
+
+    def val(k: tuple) -> float | None:
+        return solved[k] if k in solved else p.value(k)
+
+    def fix(k: tuple, v: float, fam: str) -> bool:
+        if k in solved:
+            return False
+        v = float(round(v)) if _is_int(v) else v
+        solved[k] = v
+        bounds[k] = [v, v]
+        how[k] = fam
+        return True
+
+    queue = list(range(len(p.relations)))
+    rounds = 0
+    while queue and rounds < 200:
+        rounds += 1
+        changed_vars = set()
+        for i in queue:
+            r = p.relations[i]
+            rest, free = r.rhs, []
+            for k, c in r.coefs.items():
+                v = val(k)
+                if v is None:
+                    free.append((k, c))
+                else:
+                    rest -= c * v
+            if not free:
+                continue
+            if len(free) == 1:
+                k, c = free[0]
+                if fix(k, rest / c, r.family):
+                    changed_vars.add(k)
+                continue
+            # interval propagation: c_k x_k = rest - sum_{j != k} c_j x_j
+            los = [min(c * bounds[k][0], c * bounds[k][1]) for k, c in free]
+            his = [max(c * bounds[k][0], c * bounds[k][1]) for k, c in free]
+            slo, shi = sum(los), sum(his)
+            for j, (k, c) in enumerate(free):
+                olo, ohi = slo - los[j], shi - his[j]  # range of the others' sum
+                a, b = (rest - ohi) / c, (rest - olo) / c
+                lo, hi = (min(a, b), max(a, b)) if not (math.isnan(a) or math.isnan(b)) else (-INF, INF)
+                lo = math.ceil(lo - 1e-6) if lo > -INF else -INF
+                hi = math.floor(hi + 1e-6) if hi < INF else INF
+                if lo > bounds[k][0] + 1e-9 or hi < bounds[k][1] - 1e-9:
+                    bounds[k] = [max(lo, bounds[k][0]), min(hi, bounds[k][1])]
+                    if bounds[k][0] == bounds[k][1]:
+                        fix(k, bounds[k][0], r.family + " + bounds")
+                    changed_vars.add(k)
+        for a, b in p.le:  # s <= n
+            if a in bounds and b in bounds:
+                if bounds[a][1] > bounds[b][1]:
+                    bounds[a][1] = bounds[b][1]
+                    changed_vars.add(a)
+            elif a in bounds and val(b) is not None and bounds[a][1] > val(b):
+                bounds[a][1] = val(b)
+                changed_vars.add(a)
+            if a in bounds and bounds[a][0] == bounds[a][1]:
+                fix(a, bounds[a][0], how[a] or "bounds")
+        queue = sorted({i for k in changed_vars for i in by_var[k]})
+    return {k: (bounds[k][0], bounds[k][1], how[k]) for k in p.unknown}
+
+
+def components(p: Problem, free: set[tuple]) -> list[tuple[list[tuple], list[int]]]:
+    """Connected components of the still-free unknowns (linked by relations and s <= n)."""
+    parent = {k: k for k in free}
+
+    def find(k: tuple) -> tuple:
+        while parent[k] != k:
+            parent[k] = parent[parent[k]]
+            k = parent[k]
+        return k
+    rel_of = []
+    for i, r in enumerate(p.relations):
+        ks = [k for k in r.coefs if k in free]
+        if len(ks) >= 2:
+            for k in ks[1:]:
+                parent[find(k)] = find(ks[0])
+        if ks:
+            rel_of.append((i, ks[0]))
+    for a, b in p.le:
+        if a in free and b in free:
+            parent[find(a)] = find(b)
+    comp = defaultdict(list)
+    for k in free:
+        comp[find(k)].append(k)
+    rels = defaultdict(list)
+    for i, k0 in rel_of:
+        rels[find(k0)].append(i)
+    return [(ks, rels[root]) for root, ks in comp.items()]
+
+
+def milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dict[tuple, float],
+                bounds: dict[tuple, tuple[float, float]], targets: list[tuple], time_limit: float
+                ) -> dict[tuple, tuple[float, float]]:
+    """Min and max of each target over the integer points of one component (HiGHS)."""
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import lil_matrix
+
+    idx = {k: i for i, k in enumerate(keys)}
+    rows, lo_r, hi_r = [], [], []
+    for i in rel_ids:
+        r = p.relations[i]
+        row, rest = {}, r.rhs
+        for k, c in r.coefs.items():
+            if k in idx:
+                row[idx[k]] = row.get(idx[k], 0.0) + c
+            else:
+                v = fixed.get(k, p.value(k))
+                rest -= c * (v if v is not None else 0.0)
+        tol = max(r.tol * (1 + abs(r.rhs)), 1e-9)
+        rows.append(row)
+        lo_r.append(rest - tol)
+        hi_r.append(rest + tol)
+    for a, b in p.le:
+        if a in idx and b in idx:
+            rows.append({idx[a]: 1.0, idx[b]: -1.0})
+            lo_r.append(-INF)
+            hi_r.append(0.0)
+    a_mat = lil_matrix((len(rows), len(keys)))
+    for j, row in enumerate(rows):
+        for i, c in row.items():
+            a_mat[j, i] = c
+    cons = [LinearConstraint(a_mat.tocsr(), lo_r, hi_r)] if rows else []
+    bnd = Bounds([bounds[k][0] for k in keys], [bounds[k][1] for k in keys])
+    integ = np.ones(len(keys))
+    res = {}
+    for k in targets:
+        out = []
+        for sense in (1.0, -1.0):
+            c = np.zeros(len(keys))
+            c[idx[k]] = sense
+            sol = milp(c, constraints=cons, bounds=bnd, integrality=integ,
+                       options={"time_limit": time_limit, "disp": False})
+            if sol.status == 0:
+                out.append(sense * sol.fun)
+            else:  # unbounded, infeasible or out of time: the attacker learns nothing sure
+                out.append(-INF if sense > 0 else INF)
+        res[k] = (math.ceil(out[0] - 1e-6), math.floor(out[1] + 1e-6) if out[1] < INF else INF)
+    return res
+
+
+def attack(out: str | Path, *, milp: str = "all", max_component: int = 400, time_limit: float = 5.0,
+           budget: float = 600.0) -> tuple[pl.DataFrame, Problem]:
+    """Bounds on every withheld count cell of ``out``'s measures (and comparison) tables.
+
+    ``milp``: ``"all"`` solves the MILP for every free unknown of components
+    up to ``max_component`` unknowns; ``"narrow"`` only for those whose
+    propagated interval is finite and at most 50 wide (a faster lower bound on
+    what the attack recovers); ``"none"`` stops after propagation. ``budget``
+    caps the seconds spent in MILPs.
+    """
+    p, _ = build_problem(out)
+    prop = propagate(p)
+    final = {k: (lo, hi) for k, (lo, hi, _) in prop.items()}
+    fam = {k: f for k, (_, _, f) in prop.items()}
+    fixed = {k: lo for k, (lo, hi) in final.items() if lo == hi}
+    free = {k for k, (lo, hi) in final.items() if lo != hi}
+    t0 = time.monotonic()
+    if milp != "none":
+        for keys, rel_ids in sorted(components(p, free), key=lambda c: len(c[0])):
+            if len(keys) > max_component or time.monotonic() - t0 > budget:
+                continue
+            targets = [k for k in keys if k[0] == "m"]
+            if milp == "narrow":
+                targets = [k for k in targets if final[k][1] - final[k][0] <= 50]
+            if not targets:
+                continue
+            got = milp_bounds(p, keys, rel_ids, fixed, final, targets, time_limit)
+            for k, (lo, hi) in got.items():
+                lo, hi = max(lo, final[k][0]), min(hi, final[k][1])
+                if (lo, hi) != final[k]:
+                    final[k] = (lo, hi)
+                    if lo == hi:
+                        fam[k] = "MILP (integrality over the component)"
+    rows = [{"table": "comparison" if k[1] == "comparison" else "measures", "level": k[1], "unit": k[2],
+             "year": k[3], "population": k[4], "measure": k[5], "field": k[6], "lo": lo, "hi": hi,
+             "relation": fam[k] if lo == hi else ""} for k, (lo, hi) in final.items() if k[0] == "m"]
+    schema = {"table": pl.String, "level": pl.String, "unit": pl.String, "year": pl.Int32, "population": pl.String,
+              "measure": pl.String, "field": pl.String, "lo": pl.Float64, "hi": pl.Float64, "relation": pl.String}
+    return pl.DataFrame(rows, schema=schema), p
+
+
+# ------------------------------------------------------------------ the truth and the score
+def score(bounds: pl.DataFrame, truth: pl.DataFrame) -> pl.DataFrame:
+    """Join the attack's bounds to the true cells (level, unit, year, population, measure, field, x)."""
+    return bounds.join(truth, on=["level", "unit", "year", "population", "measure", "field"], how="left").with_columns(
+        exact=(pl.col("lo") == pl.col("hi")) & (pl.col("lo") == pl.col("x")),
+        inside=(pl.col("lo") <= pl.col("x")) & (pl.col("x") <= pl.col("hi")))
+
+
+def protection_failures(scored: pl.DataFrame, min_persons: int) -> pl.DataFrame:
+    """Primary withheld n cells (x < min_persons) whose interval is narrower than [max(x - t, 1), x + t]."""
+    t = min_persons
+    prim = scored.filter((pl.col("field") == "n") & (pl.col("x") < t))
+    return prim.filter((pl.col("hi") < pl.col("x") + t) | (pl.col("lo") > pl.max_horizontal(pl.col("x") - t, 1)))
+
+
+def summary(scored: pl.DataFrame) -> pl.DataFrame:
+    """Withheld cells and exact recoveries per table, field and relation family."""
+    per = scored.group_by("table", "field").agg(withheld=pl.len(), recovered_exactly=pl.col("exact").sum(),
+                                                 truth_outside=(~pl.col("inside")).sum())
+    return per.sort("table", "field")
