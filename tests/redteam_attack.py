@@ -20,8 +20,9 @@ series ``study``, trajectories). Relations (all linear, integer unknowns):
   s(over_64) and the other documented sums, if they hold on the published rows;
 * (b) trajectories at horizon 1: leavers = the measures' out-movers of b+1
   (n and numerator), gained - lost = n * (value_follow - value_base);
-* (c) decomposition: a published in/out-mover component times N_t equals
-  s - n * V_{t-1} of that flow's measures cell (N_t, V_{t-1} published).
+* (c) decomposition: a published out-mover component times N_t equals
+  -(s - n * V_{t-1}) of the out-mover measures cell (N_t, V_{t-1} published;
+  the in-mover component leaves immigrants to entries, so it is no such relation).
 
 Bounds come in three steps: exact propagation of relations with one unknown,
 interval propagation (each unknown >= 1 for a withheld row, 0 <= s <= n), and
@@ -36,6 +37,7 @@ import math
 import time
 import tomllib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -271,8 +273,9 @@ def decomposition(p: Problem, dec: pl.DataFrame, cells: pl.DataFrame, shares: se
          .join(stock.rename({"n": "N_t", "value": "V_t"}), on=["level", "unit", "year", "measure"], how="inner")
          .join(stock.select("level", "unit", "measure", year=pl.col("year") + 1, V_prev="value"),
                on=["level", "unit", "year", "measure"], how="inner"))
-    for comp, pop, level in [(c, q, lv) for c, q in (("in_movers", "in"), ("out_movers", "out"))
-                             for lv in ("afdeling", "group")]:
+    # the in_movers component leaves immigrants to entries, so it is not the measures' in-mover cell;
+    # the out_movers component is (fate "out", measured on the t-1 record, like the measures' out-movers)
+    for comp, pop, level in [("out_movers", "out", lv) for lv in ("afdeling", "group")]:
         for sign in (1.0, -1.0):
             rels = []
             for r in d.filter(pl.col(comp).is_not_null() & (pl.col("level") == level)).iter_rows(named=True):
@@ -410,13 +413,9 @@ def components(p: Problem, free: set[tuple]) -> list[tuple[list[tuple], list[int
     return [(ks, rels[root]) for root, ks in comp.items()]
 
 
-def milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dict[tuple, float],
-                bounds: dict[tuple, tuple[float, float]], targets: list[tuple], time_limit: float
-                ) -> dict[tuple, tuple[float, float]]:
-    """Min and max of each target over the integer points of one component (HiGHS)."""
-    from scipy.optimize import Bounds, LinearConstraint, milp
-    from scipy.sparse import lil_matrix
-
+def _component_rows(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dict[tuple, float]
+                    ) -> tuple[list[dict[int, float]], list[float], list[float]]:
+    """Rows (index -> coef) with their lower and upper sides, known cells moved to the right."""
     idx = {k: i for i, k in enumerate(keys)}
     rows, lo_r, hi_r = [], [], []
     for i in rel_ids:
@@ -437,38 +436,68 @@ def milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dict[t
             rows.append({idx[a]: 1.0, idx[b]: -1.0})
             lo_r.append(-INF)
             hi_r.append(0.0)
-    a_mat = lil_matrix((len(rows), len(keys)))
-    for j, row in enumerate(rows):
-        for i, c in row.items():
-            a_mat[j, i] = c
-    cons = [LinearConstraint(a_mat.tocsr(), lo_r, hi_r)] if rows else []
-    bnd = Bounds([bounds[k][0] for k in keys], [bounds[k][1] for k in keys])
-    integ = np.ones(len(keys))
-    res = {}
-    for k in targets:
-        out = []
-        for sense in (1.0, -1.0):
-            c = np.zeros(len(keys))
-            c[idx[k]] = sense
-            sol = milp(c, constraints=cons, bounds=bnd, integrality=integ,
-                       options={"time_limit": time_limit, "disp": False})
-            if sol.status == 0:
-                out.append(sense * sol.fun)
-            else:  # unbounded, infeasible or out of time: the attacker learns nothing sure
-                out.append(-INF if sense > 0 else INF)
-        res[k] = (math.ceil(out[0] - 1e-6), math.floor(out[1] + 1e-6) if out[1] < INF else INF)
+    return rows, lo_r, hi_r
+
+
+def lp_milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dict[tuple, float],
+                   bounds: dict[tuple, tuple[float, float]], targets: list[tuple], *, integer: str,
+                   time_limit: float) -> dict[tuple, tuple[float, float]]:
+    """Min and max of each target over one component: the LP relaxation (warm-started), then the MILP.
+
+    ``integer``: ``"all"`` re-solves every target whose rounded LP interval is
+    not a point with integrality; ``"narrow"`` only those at most 50 wide;
+    ``"none"`` keeps the LP interval (rounded inwards: the cells are integers).
+    """
+    import highspy
+
+    inf = highspy.kHighsInf
+    idx = {k: i for i, k in enumerate(keys)}
+    rows, lo_r, hi_r = _component_rows(p, keys, rel_ids, fixed)
+    h = highspy.Highs()
+    h.setOptionValue("output_flag", False)
+    h.setOptionValue("time_limit", float(time_limit))
+    nv = len(keys)
+    h.addVars(nv, np.array([max(bounds[k][0], -inf) for k in keys]), np.array([min(bounds[k][1], inf) for k in keys]))
+    for row, lo, hi in zip(rows, lo_r, hi_r, strict=True):
+        ii = np.array(list(row), dtype=np.int32)
+        h.addRow(max(lo, -inf), min(hi, inf), len(ii), ii, np.array([row[i] for i in ii]))
+    zero = np.zeros(nv)
+    all_idx = np.arange(nv, dtype=np.int32)
+
+    def solve(k: tuple, sense: float) -> float:
+        h.changeColsCost(nv, all_idx, zero)
+        h.changeColCost(idx[k], sense)
+        h.run()
+        if h.getModelStatus() == highspy.HighsModelStatus.kOptimal:
+            return sense * h.getInfo().objective_function_value
+        return -INF if sense > 0 else INF  # unbounded / infeasible / out of time: nothing sure is learnt
+
+    def rounded(lo: float, hi: float) -> tuple[float, float]:
+        return (math.ceil(lo - 1e-6) if lo > -INF else -INF, math.floor(hi + 1e-6) if hi < INF else INF)
+
+    res = {k: rounded(solve(k, 1.0), solve(k, -1.0)) for k in targets}
+    todo = [k for k in targets if res[k][0] != res[k][1]
+            and (integer == "all" or (integer == "narrow" and res[k][1] - res[k][0] <= 50))]
+    if todo:
+        h.changeColsIntegrality(nv, all_idx, np.array([highspy.HighsVarType.kInteger] * nv))
+        for k in todo:
+            lo, hi = rounded(solve(k, 1.0), solve(k, -1.0))
+            res[k] = (max(lo, res[k][0]), min(hi, res[k][1]))
     return res
 
 
-def attack(out: str | Path, *, milp: str = "all", max_component: int = 400, time_limit: float = 5.0,
-           budget: float = 600.0) -> tuple[pl.DataFrame, Problem]:
+def attack(out: str | Path, *, milp: str = "all", max_component: int = 5000, time_limit: float = 5.0,
+           budget: float = 600.0, target: Callable[[tuple], bool] | None = None) -> tuple[pl.DataFrame, Problem]:
     """Bounds on every withheld count cell of ``out``'s measures (and comparison) tables.
 
-    ``milp``: ``"all"`` solves the MILP for every free unknown of components
-    up to ``max_component`` unknowns; ``"narrow"`` only for those whose
-    propagated interval is finite and at most 50 wide (a faster lower bound on
-    what the attack recovers); ``"none"`` stops after propagation. ``budget``
-    caps the seconds spent in MILPs.
+    Every free unknown of a component up to ``max_component`` unknowns gets
+    LP bounds; ``milp`` (``"all"``, ``"narrow"``, ``"none"``: see
+    :func:`lp_milp_bounds`) says which are re-solved with integrality;
+    ``"off"`` stops after propagation. ``budget`` caps the seconds spent in
+    the solvers (components beyond it keep their propagated intervals, so the
+    attack's count is then a lower bound). ``target``: which measure cell keys
+    ``("m", level, unit, year, population, measure, field)`` get solver bounds
+    (default all).
     """
     p, _ = build_problem(out)
     prop = propagate(p)
@@ -477,22 +506,20 @@ def attack(out: str | Path, *, milp: str = "all", max_component: int = 400, time
     fixed = {k: lo for k, (lo, hi) in final.items() if lo == hi}
     free = {k for k, (lo, hi) in final.items() if lo != hi}
     t0 = time.monotonic()
-    if milp != "none":
+    if milp != "off":
         for keys, rel_ids in sorted(components(p, free), key=lambda c: len(c[0])):
             if len(keys) > max_component or time.monotonic() - t0 > budget:
                 continue
-            targets = [k for k in keys if k[0] == "m"]
-            if milp == "narrow":
-                targets = [k for k in targets if final[k][1] - final[k][0] <= 50]
+            targets = [k for k in keys if k[0] == "m" and (target is None or target(k))]
             if not targets:
                 continue
-            got = milp_bounds(p, keys, rel_ids, fixed, final, targets, time_limit)
+            got = lp_milp_bounds(p, keys, rel_ids, fixed, final, targets, integer=milp, time_limit=time_limit)
             for k, (lo, hi) in got.items():
                 lo, hi = max(lo, final[k][0]), min(hi, final[k][1])
                 if (lo, hi) != final[k]:
                     final[k] = (lo, hi)
                     if lo == hi:
-                        fam[k] = "MILP (integrality over the component)"
+                        fam[k] = "LP/MILP over the component"
     rows = [{"table": "comparison" if k[1] == "comparison" else "measures", "level": k[1], "unit": k[2],
              "year": k[3], "population": k[4], "measure": k[5], "field": k[6], "lo": lo, "hi": hi,
              "relation": fam[k] if lo == hi else ""} for k, (lo, hi) in final.items() if k[0] == "m"]
@@ -521,3 +548,37 @@ def summary(scored: pl.DataFrame) -> pl.DataFrame:
     per = scored.group_by("table", "field").agg(withheld=pl.len(), recovered_exactly=pl.col("exact").sum(),
                                                  truth_outside=(~pl.col("inside")).sum())
     return per.sort("table", "field")
+
+
+def truth_from_persons(out: str | Path) -> pl.DataFrame:
+    """True afdeling cells of non_western, under_18, over_64 (n, s) and income (n), from the person rows.
+
+    Contract §2: the stock of t is everyone in the afdeling on 31 Dec t; an
+    in-mover (between, into_sector, immigration) is measured on its year-t
+    record, an out-mover (between, out_of_sector) on its year t-1 record.
+    """
+    out = Path(out)
+    cols = ["person_id", "year", "afdeling_id", "age", "non_western", "hh_income_2013"]
+    rec = pl.concat([pl.read_parquet(out / d, columns=cols) for d in ("panel", "panel_base")
+                     if (out / d).exists()], how="vertical_relaxed")
+    years = pl.read_parquet(out / "panel", columns=["year"])["year"].unique()
+    mv = pl.read_parquet(out / "moves.parquet")
+    stock = rec.filter(pl.col("year").is_in(years.implode()) & pl.col("afdeling_id").is_not_null()).with_columns(
+        population=pl.lit("stock"), unit=pl.col("afdeling_id"), rec_year=pl.col("year"))
+    ins = mv.filter(pl.col("kind").is_in(["between", "into_sector", "immigration"])).select(
+        "person_id", "year", unit="to_afdeling", rec_year="year", population=pl.lit("in"))
+    outs = mv.filter(pl.col("kind").is_in(["between", "out_of_sector"])).select(
+        "person_id", "year", unit="from_afdeling", rec_year=pl.col("year") - 1, population=pl.lit("out"))
+    flows = pl.concat([ins, outs]).join(rec.rename({"year": "rec_year"}).drop("afdeling_id"),
+                                        on=["person_id", "rec_year"], how="inner")
+    rows = pl.concat([stock.select(flows.columns), flows], how="vertical_relaxed")
+    adult = pl.col("age").is_between(18, 64) & pl.col("hh_income_2013").is_not_null()
+    everyone = pl.col("non_western").is_not_null()
+    agg = rows.group_by("unit", "year", "population").agg(
+        nw_n=everyone.sum(), nw_s=pl.col("non_western").sum(), u18=(pl.col("age") < 18).sum(),
+        o64=(pl.col("age") > 64).sum(), n_all=pl.len(), inc_n=adult.sum())
+    spec = [("non_western", "n", "nw_n"), ("non_western", "s", "nw_s"), ("under_18", "n", "n_all"),
+            ("under_18", "s", "u18"), ("over_64", "n", "n_all"), ("over_64", "s", "o64"), ("income", "n", "inc_n")]
+    return pl.concat([agg.select(level=pl.lit("afdeling"), unit="unit", year=pl.col("year").cast(pl.Int32),
+                                 population="population", measure=pl.lit(m), field=pl.lit(f),
+                                 x=pl.col(c).cast(pl.Float64)) for m, f, c in spec]).filter(pl.col("x") > 0)
