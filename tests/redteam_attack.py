@@ -441,11 +441,11 @@ def _component_rows(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: di
 
 def lp_milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dict[tuple, float],
                    bounds: dict[tuple, tuple[float, float]], targets: list[tuple], *, integer: str,
-                   time_limit: float) -> dict[tuple, tuple[float, float]]:
+                   time_limit: float, narrow: float = 50) -> dict[tuple, tuple[float, float]]:
     """Min and max of each target over one component: the LP relaxation (warm-started), then the MILP.
 
     ``integer``: ``"all"`` re-solves every target whose rounded LP interval is
-    not a point with integrality; ``"narrow"`` only those at most 50 wide;
+    not a point with integrality; ``"narrow"`` only those at most ``narrow`` wide;
     ``"none"`` keeps the LP interval (rounded inwards: the cells are integers).
     """
     import highspy
@@ -477,7 +477,7 @@ def lp_milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dic
 
     res = {k: rounded(solve(k, 1.0), solve(k, -1.0)) for k in targets}
     todo = [k for k in targets if res[k][0] != res[k][1]
-            and (integer == "all" or (integer == "narrow" and res[k][1] - res[k][0] <= 50))]
+            and (integer == "all" or (integer == "narrow" and res[k][1] - res[k][0] <= narrow))]
     if todo:
         h.changeColsIntegrality(nv, all_idx, np.array([highspy.HighsVarType.kInteger] * nv))
         for k in todo:
@@ -487,7 +487,8 @@ def lp_milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dic
 
 
 def attack(out: str | Path, *, milp: str = "all", max_component: int = 5000, time_limit: float = 5.0,
-           budget: float = 600.0, target: Callable[[tuple], bool] | None = None) -> tuple[pl.DataFrame, Problem]:
+           budget: float = 600.0, target: Callable[[tuple], bool] | None = None,
+           narrow: float = 50) -> tuple[pl.DataFrame, Problem]:
     """Bounds on every withheld count cell of ``out``'s measures (and comparison) tables.
 
     Every free unknown of a component up to ``max_component`` unknowns gets
@@ -513,7 +514,8 @@ def attack(out: str | Path, *, milp: str = "all", max_component: int = 5000, tim
             targets = [k for k in keys if k[0] == "m" and (target is None or target(k))]
             if not targets:
                 continue
-            got = lp_milp_bounds(p, keys, rel_ids, fixed, final, targets, integer=milp, time_limit=time_limit)
+            got = lp_milp_bounds(p, keys, rel_ids, fixed, final, targets, integer=milp, time_limit=time_limit,
+                                 narrow=narrow)
             for k, (lo, hi) in got.items():
                 lo, hi = max(lo, final[k][0]), min(hi, final[k][1])
                 if (lo, hi) != final[k]:
