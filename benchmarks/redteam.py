@@ -43,8 +43,9 @@ def truth(out: Path) -> pl.DataFrame:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", required=True, type=Path)
-    ap.add_argument("--milp", default="off", choices=["off", "none", "narrow", "all"],
-                    help="off: propagation only; none: + LP bounds; narrow/all: + integrality (default off)")
+    ap.add_argument("--milp", default="off", choices=["off", "exact", "none", "narrow", "all"],
+                    help="off: propagation only; exact: + MILP search for pinned cells; none: + LP bounds; "
+                    "narrow/all: + integrality (default off)")
     ap.add_argument("--budget", type=float, default=600.0, help="seconds for the solver stage")
     a = ap.parse_args(argv)
     rules = ra.read_rules(a.out)

@@ -500,7 +500,10 @@ def lp_milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dic
 
     ``integer``: ``"all"`` re-solves every target whose rounded LP interval is
     not a point with integrality; ``"narrow"`` only those at most ``narrow`` wide;
-    ``"none"`` keeps the LP interval (rounded inwards: the cells are integers).
+    ``"none"`` keeps the LP interval (rounded inwards: the cells are integers);
+    ``"exact"`` only finds the targets pinned to one integer value (two
+    integer points that differ in a target rule it out, so most need no
+    solve of their own), the others keep their propagated interval.
     """
     import highspy
 
@@ -529,6 +532,34 @@ def lp_milp_bounds(p: Problem, keys: list[tuple], rel_ids: list[int], fixed: dic
     def rounded(lo: float, hi: float) -> tuple[float, float]:
         return (math.ceil(lo - 1e-6) if lo > -INF else -INF, math.floor(hi + 1e-6) if hi < INF else INF)
 
+    if integer == "exact":  # which targets are pinned: integer points that differ rule a target out
+        h.changeColsIntegrality(nv, all_idx, np.array([highspy.HighsVarType.kInteger] * nv))
+        seen_lo, seen_hi = np.full(nv, INF), np.full(nv, -INF)
+
+        def look(k: tuple | None, sense: float) -> float | None:
+            h.changeColsCost(nv, all_idx, zero)
+            if k is not None:
+                h.changeColCost(idx[k], sense)
+            h.run()
+            if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+                return None
+            x = np.asarray(h.getSolution().col_value)
+            np.minimum(seen_lo, x, out=seen_lo)
+            np.maximum(seen_hi, x, out=seen_hi)
+            return x[idx[k]] if k is not None else 0.0
+
+        res = {}
+        if look(None, 1.0) is None:
+            return {k: bounds[k] for k in targets}
+        for k in targets:
+            i = idx[k]
+            if seen_hi[i] - seen_lo[i] > 0.5 or look(k, 1.0) is None or seen_hi[i] - seen_lo[i] > 0.5 \
+                    or look(k, -1.0) is None or seen_hi[i] - seen_lo[i] > 0.5:
+                res[k] = bounds[k]  # not pinned (or not solved): the propagated interval stands
+            else:
+                v = float(round(seen_lo[i]))
+                res[k] = (v, v)
+        return res
     res = {k: rounded(solve(k, 1.0), solve(k, -1.0)) for k in targets}
     todo = [k for k in targets if res[k][0] != res[k][1]
             and (integer == "all" or (integer == "narrow" and res[k][1] - res[k][0] <= narrow))]

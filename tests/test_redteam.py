@@ -117,6 +117,10 @@ def test_report_names_no_rule(outs: dict[str, Path]) -> None:
     rep = ra.read_release(outs["default"])["report"]
     assert rep.height > 0
     assert set(rep["rule"].unique().to_list()) == {"withheld"}
+    # nor does the detail give the reason away
+    tells = rep.filter(pl.col("detail").fill_null("").str.to_lowercase().str.contains(
+        "primary|complement|fewer|dominan|class|share of 0|below"))
+    assert tells.height == 0, tells.head()
 
 
 def test_no_small_cell_published_as_all_or_none(outs: dict[str, Path]) -> None:
