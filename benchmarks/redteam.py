@@ -61,6 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     pl.Config.set_tbl_width_chars(200)
     print(f"OUT {a.out}; rules: min_persons {t}, class_min_n {rules.get('class_min_n')}; "
           f"attack {secs:.0f} s (solver stage: {a.milp})")
+    print(f"components left at propagated intervals (size or budget): {prob.unsolved}")
+    print("relations rejected on the published rows:", "; ".join(prob.rejected) or "none")
     print("relation families used (relations with a withheld cell):", dict(prob.families))
     print(s.group_by("table", "field").agg(
         withheld=pl.len(), recovered_exactly=pl.col("exact").sum(), primary_n=pl.col("primary").sum(),

@@ -267,6 +267,7 @@ def attack(out: str | Path, *, milp: str = "all", max_component: int = 5000, tim
     if milp != "off":
         for keys, rel_ids in sorted(components(p, free), key=lambda c: len(c[0])):
             if len(keys) > max_component or time.monotonic() - t0 > budget:
+                p.unsolved += 1
                 continue
             targets = [k for k in keys if k[0] == "m" and (target is None or target(k))]
             if not targets:

@@ -80,6 +80,7 @@ class Problem:
     le: list[tuple[tuple, tuple]] = field(default_factory=list)  # (a, b): a <= b
     families: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     rejected: list[str] = field(default_factory=list)
+    unsolved: int = 0  # components left at their propagated intervals (too large, or out of solver budget)
 
     def value(self, key: tuple) -> float | None:
         """Known value of a cell; a cell without a row has no persons (0)."""
