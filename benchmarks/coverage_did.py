@@ -75,6 +75,8 @@ def summarise(rows: pl.DataFrame) -> pl.DataFrame:
             .group_by("effect", "estimator", "population")
             .agg(pl.len().alias("rows"), pl.col("seed").n_unique().alias("R"), pl.col("covered").mean(),
                  pl.col("z").mean().alias("mean_z"), pl.col("z").std().alias("sd_z"),
+                 (pl.col("p_value") < 0.05).mean().alias("p_reject"),
+                 (pl.col("p_wild") < 0.05).mean().alias("p_wild_reject"),
                  (pl.col("p_ri") < 0.05).mean().alias("p_ri_reject"))
             .sort("effect", "estimator", "population"))
 
@@ -86,16 +88,25 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=60_000)
     ap.add_argument("--effects", type=float, nargs="+", default=[0.0, 0.1])
     ap.add_argument("--ri", type=int, default=99, help="randomization re-dealings for the att_gt simple rows")
+    ap.add_argument("--rows", type=Path, default=None,
+                    help="also write every matched row here (parquet), to re-summarise without rerunning")
+    ap.add_argument("--from-rows", type=Path, default=None, help="summarise a --rows file instead of running")
     a = ap.parse_args()
     t0 = time.perf_counter()
-    frames = []
-    with tempfile.TemporaryDirectory(prefix="coverage_did_") as d:
-        for seed in range(a.first_seed, a.first_seed + a.seeds):
-            for effect in a.effects:
-                frames.append(one(Path(d), persons=a.persons, seed=seed, effect=effect, ri=a.ri))
-                print(f"seed {seed} effect {effect}: {frames[-1].height} rows, {time.perf_counter() - t0:.0f} s",
-                      flush=True)
-    rows = pl.concat(frames, how="diagonal_relaxed")
+    if a.from_rows is not None:
+        rows = pl.read_parquet(a.from_rows)
+    else:
+        frames = []
+        with tempfile.TemporaryDirectory(prefix="coverage_did_") as d:
+            for seed in range(a.first_seed, a.first_seed + a.seeds):
+                for effect in a.effects:
+                    frames.append(one(Path(d), persons=a.persons, seed=seed, effect=effect, ri=a.ri))
+                    print(f"seed {seed} effect {effect}: {frames[-1].height} rows, "
+                          f"{time.perf_counter() - t0:.0f} s", flush=True)
+                    if a.rows is not None:  # a long run keeps what it has
+                        a.rows.parent.mkdir(parents=True, exist_ok=True)
+                        pl.concat(frames, how="diagonal_relaxed").write_parquet(a.rows)
+        rows = pl.concat(frames, how="diagonal_relaxed")
     tab = summarise(rows)
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
                    tbl_rows=200, tbl_cols=-1, float_precision=3):
