@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from analyses.figures import areas as fa
+from analyses.figures import bacon as fb
 from analyses.figures import did as fd
 from analyses.figures import flows as ff
 from analyses.figures import sensitivity as fsens
@@ -234,6 +235,28 @@ def _sensitivity_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec
     return specs
 
 
+def _bacon_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """One Goodman-Bacon figure per headline measure (did.toml [run] measures) and population in did/bacon.csv."""
+    path = out / "did" / "bacon.csv"
+    if not path.is_file():
+        return []
+    bacon = pl.read_csv(path, infer_schema_length=None)
+    if not bacon.height:
+        return []
+    lab = st.labels(style, lang)
+    specs = []
+    for m in _ordered(bacon["measure"].to_list()):
+        for pop in [p for p in POPULATIONS if bacon.filter((pl.col("measure") == m)
+                                                           & (pl.col("population") == p)).height]:
+            kind = tb.measure_kind(style, m)
+            title = lab["bacon"]["title"].format(measure=lab["measures"].get(m, m),
+                                                 population=lab["populations"].get(pop, pop))
+            specs.append(Spec(f"fig_bacon_{m}_{pop}", title, "did/bacon",
+                              lambda m=m, pop=pop, kind=kind: fb.bacon_figure(bacon, measure=m, population=pop,
+                                                                              kind=kind, style=style, lang=lang)))
+    return specs
+
+
 def with_data_source(style: dict[str, Any], out: str | Path) -> dict[str, Any]:
     """The style with the note's source line saying "synthetic" when OUT was built from synthetic registers."""
     if not tb.synthetic_source(out):
@@ -258,7 +281,8 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
     style = with_data_source(style or st.load_style(), out)
     main, extra = _measure_specs(out, style, lang)
     return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _area_specs(
-        out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang)
+        out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang) + _bacon_specs(
+        out, style, lang)
 
 
 def png_bytes(fig: Figure, dpi: float) -> bytes:
