@@ -167,22 +167,25 @@ def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
     kinds = {m: tb.measure_kind(style, m) for m in measures}
     names = {m: lab["measures"].get(m, m.replace("_", " ")) for m in measures}
     pairs = [(m, p) for m in measures for p in POPULATIONS]
-    window = tuple(tb.did_config(out)["event_study"]["window"])
+    conf = tb.did_config(out)
+    window = tuple(conf["event_study"]["window"])
+    few = int(conf.get("run", {}).get("few_clusters", fd.FEW_CLUSTERS))  # hollow markers below this
     specs = [Spec(f"fig_did_{m}", lab["did_title"].format(measure=names[m]), tb.ESTIMATES,
-                  lambda m=m: fd.headline_figure(est, measure=m, kind=kinds[m], style=style, lang=lang))
+                  lambda m=m: fd.headline_figure(est, measure=m, kind=kinds[m], style=style, lang=lang,
+                                                       few_clusters=few))
              for m in measures if fd.headline_rows(est.filter(pl.col("measure") == m)).height]
     specs += [Spec(f"fig_event_{m}_{p}", lab["event_title"].format(measure=names[m],
                                                                    population=lab["populations"].get(p, p)),
                    tb.ESTIMATES,
                    lambda m=m, p=p: fd.event_figure(est, measure=m, population=p, kind=kinds[m], style=style,
-                                                    lang=lang, window=window))
+                                                    lang=lang, window=window, few_clusters=few))
               for m, p in pairs if fd.event_rows(est, measure=m, population=p, window=window).height]
     dose = est.filter(pl.col("estimator") == "dose")
     specs += [Spec(f"fig_dose_{m}_{p}", lab["dose_title"].format(measure=names[m],
                                                                  population=lab["populations"].get(p, p)),
                    tb.ESTIMATES,
                    lambda m=m, p=p: fd.dose_figure(est, measure=m, population=p, kind=kinds[m], style=style,
-                                                   lang=lang))
+                                                   lang=lang, few_clusters=few))
               for m, p in pairs if dose.filter((pl.col("measure") == m) & (pl.col("population") == p)).height]
     return specs
 
