@@ -139,7 +139,7 @@ def did_section(out: Path, style: dict[str, Any], lang: str) -> str:
     est = tb.read_table(out, tb.ESTIMATES, required=tb.ESTIMATE_COLUMNS)
     if est is None:
         return f"<p>{t['none']}</p>"
-    rows_df = headline_rows(est.with_columns(pl.col("term").cast(pl.String)))
+    rows_df = headline_rows(tb.full_comparisons(est).with_columns(pl.col("term").cast(pl.String)))
     order = {m: i for i, m in enumerate(CONTRACT_MEASURES)}
     comps = {c: i for i, c in enumerate(style["figure"]["comparisons"])}
     ests = {e: i for i, e in enumerate(("twfe", "att_gt", "sun_abraham"))}

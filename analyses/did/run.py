@@ -404,7 +404,7 @@ def estimate_sample(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows
 # ---------------------------------------------------------------- the run
 def _is_headline(r: dict[str, Any]) -> bool:
     """The default multiple-testing family: att_gt simple of every measure x population x comparison."""
-    return r["estimator"] == "att_gt" and r["term"] == "simple"
+    return r["estimator"] == "att_gt" and r["term"] == "simple" and r.get("subset") is None
 
 
 @recorded("did", inputs=["panel/**", "panel_base/**", "moves.parquet", "afdeling.parquet", "measures/**"],
@@ -432,6 +432,14 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         with step("did: baseline covariates"):
             covariates = baseline_covariates(out, afd, plan)
     opt = Options(bootstrap=bootstrap, seed=seed)
+    subsets: list[tuple[str, list[str]]] = []
+    split_lines: list[str] = []
+    if plan.split.area_status.enabled:
+        from analyses.did.subsets import area_status_subsets
+
+        sp = plan.split.area_status
+        subsets, line = area_status_subsets(out, afd, version=sp.version, year=sp.year, unit=UNIT)
+        split_lines.append(line)
     rows: Rows = []
     tests: Rows = []
     sensitivity: Rows = []
@@ -443,26 +451,33 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         for measure in run.measures:
             cells = cells_all.filter(pl.col("measure") == measure)
             for comparison in run.comparisons:
-                key = dict(measure=measure, population=population, comparison=comparison)
-                head = f"[{measure} | {population} | {comparison} vs {run.control_group}]"
                 with step(f"did: {measure} {population} {comparison}"):
                     s, no_start = comparison_sample(cells, afd, comparison, run.control_group)
-                    if s.filter(pl.col("cohort") > 0).height == 0 or s.filter(pl.col("cohort") == 0).height == 0:
+                for subset, ids in [(None, None), *subsets]:
+                    key = dict(measure=measure, population=population, comparison=comparison, subset=subset)
+                    head = f"[{measure} | {population} | {comparison} vs {run.control_group}" + (
+                        f" | {subset}]" if subset else "]")
+                    sub = s if ids is None else s.filter(pl.col(UNIT).is_in(ids))
+                    if sub.filter(pl.col("cohort") > 0).height == 0 or sub.filter(pl.col("cohort") == 0).height == 0:
                         blocks += [head, "  not estimable: no treated or no control cells", ""]
                         continue
-                    sm = Sample(s, weighting=run.weighting.of(population),
-                                with_dose=comparison in run.dose_comparisons, covariates=covariates,
-                                population=population)
-                    new, new_tests, errors = estimate_sample(sm, plan, opt)
+                    with step(f"did: {measure} {population} {comparison}" + (f" {subset}" if subset else "")):
+                        sm = Sample(sub, weighting=run.weighting.of(population),
+                                    with_dose=comparison in run.dose_comparisons, covariates=covariates,
+                                    population=population)
+                        new, new_tests, errors = estimate_sample(sm, plan, opt)
                     new = [{**key, **r} for r in new]
                     clusters = dict(n_clusters_treated=sm.clusters(pl.col("cohort") > 0),
                                     n_clusters_control=sm.control_clusters)
                     new_tests = [{**key, **t, **clusters} for t in new_tests]
-                    sensitivity += [{**key, **r} for r in sm.sensitivity]
-                    bacon += [{**key, **r} for r in sm.bacon]
+                    if subset is None:  # HonestDiD and Goodman-Bacon of the full comparisons only
+                        sensitivity += [dict(measure=measure, population=population, comparison=comparison, **r)
+                                        for r in sm.sensitivity]
+                        bacon += [{**key, **r} for r in sm.bacon]
                     rows += new
                     tests += new_tests
-                    blocks += summary_block(head, new, new_tests, errors + sm.notes, no_start, plan)
+                    blocks += summary_block(head, new, new_tests, errors + sm.notes, no_start if ids is None else 0,
+                                            plan)
     family = [r for r in rows if _is_headline(r) and r["p_value"] is not None]
     for r, p in zip(family, _adjusted_p([r["p_value"] for r in family], plan), strict=True):
         r["p_adjusted"] = p
@@ -471,13 +486,14 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         reasons = check_estimate(min(r["n_clusters_treated"], r["n_clusters_control"]), r["n_obs"], rules)
         if reasons:
             cell = ";".join(f"{k}={r[k]}" for k in ("estimator", "measure", "population", "comparison", "term",
-                                                     "event_time", "cohort", "time") if r[k] is not None)
+                                                     "event_time", "cohort", "time", "subset") if r.get(k) is not None)
             report_rows.append(("did_estimates", cell, "min_clusters", "; ".join(reasons)))
         else:
             keep.append(r)
     for t in tests:  # a test on too few clusters says as much as an estimate would: withheld the same way
         if check_estimate(min(t["n_clusters_treated"], t["n_clusters_control"]), 10**9, rules):
-            cell = ";".join(f"{k}={t[k]}" for k in ("test", "measure", "population", "comparison"))
+            cell = ";".join(f"{k}={t[k]}" for k in ("test", "measure", "population", "comparison", "subset")
+                            if t.get(k) is not None)
             report_rows.append(("did_tests", cell, "min_clusters", "fewer clusters than the rules allow"))
             t.update(statistic=None, p_value=None)
     for b in bacon:  # a 2x2 rests on its two cohorts: withheld (weight kept) below the rule
@@ -490,7 +506,7 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
     sensitivity = [r for r in sensitivity if (r["measure"], r["population"], r["comparison"]) in sens_keys]
     report = pl.DataFrame(report_rows, schema=list(REPORT_COLUMNS), orient="row") if report_rows else \
         pl.DataFrame(schema={c: pl.String for c in REPORT_COLUMNS})
-    summary = summary_head(plan, bootstrap, seed, rules.describe()) + blocks + [
+    summary = summary_head(plan, bootstrap, seed, rules.describe(), split_lines) + blocks + [
         f"{len(report_rows)} estimates left out by the minimum-cluster rule (see disclosure_report.csv)."]
     with staged_dir(out) as tmp:
         d = tmp / "did"

@@ -13,7 +13,8 @@ from analyses.did.plan import DidPlan
 Rows = list[dict[str, Any]]
 
 
-def summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str) -> list[str]:
+def summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str, extra: list[str] | None = None
+                 ) -> list[str]:
     run, a = plan.run, plan.att_gt
     mt = plan.multiple_testing
     return [
@@ -36,7 +37,8 @@ def summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str) -> l
         "sensitivity.csv: HonestDiD robust 95 % intervals of the event-study effect at e = "
         f"{plan.sensitivity.event_time} ({', '.join(plan.sensitivity.methods)}; populations "
         f"{', '.join(plan.sensitivity.populations)})" if plan.sensitivity.enabled else "sensitivity: not computed",
-        "goodman-bacon: the 2x2 comparisons behind the unweighted TWFE effect of each balanced stock panel", ""]
+        "goodman-bacon: the 2x2 comparisons behind the unweighted TWFE effect of each balanced stock panel",
+        *(extra or []), ""]
 
 
 def _fmt(x: float | None, spec: str) -> str:

@@ -161,6 +161,7 @@ def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
     est = tb.read_table(out, tb.ESTIMATES, required=tb.ESTIMATE_COLUMNS)
     if est is None:
         return []
+    est = tb.full_comparisons(est)
     lab = st.labels(style, lang)
     est = est.with_columns(pl.col("term").cast(pl.String), pl.col("estimate").cast(pl.Float64))
     measures = _ordered(est["measure"].to_list())
