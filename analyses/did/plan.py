@@ -68,6 +68,7 @@ class AttGtPlan:
     pretest_permutations: int = field(metadata={"range": (0, None)})
     covariates: tuple[str, ...] = field(default=(), metadata={"subset": COVARIATES})
     est_method: str = field(default="dr", metadata=_choice("dr", "ipw", "reg"))
+    covariate_fallback: str = field(default="drop", metadata=_choice("drop", "none"))
 
 
 @dataclass(frozen=True)

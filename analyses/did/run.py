@@ -310,7 +310,8 @@ def fit_att_gt(sm: Sample, plan: DidPlan, opt: Options) -> AttGtResult:
         if sm.covariates is None:
             raise InputError("[att_gt] covariates: no baseline covariates were computed", file="did.toml")
         s = s.join(sm.covariates.select(UNIT, *c.covariates), on=UNIT, how="left")
-        kwargs = dict(covariates=list(c.covariates), est_method=c.est_method)
+        kwargs = dict(covariates=list(c.covariates), est_method=c.est_method,
+                      covariate_fallback=c.covariate_fallback)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return att_gt(s, outcome="y", unit=UNIT, time=TIME, cohort="cohort", control=c.control,
@@ -324,7 +325,9 @@ def _att_gt_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
     """ATT(g,t) cells and the four aggregations; bootstrap uniform bands in cb_low/cb_high."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # missing cells are left out of the aggregations (R's na.rm)
-        return _att_gt_rows_of(fit_att_gt(sm, plan, opt), sm, plan, opt)
+        res = fit_att_gt(sm, plan, opt)
+        sm.notes += [f"  att_gt: {n}" for n in res.notes]
+        return _att_gt_rows_of(res, sm, plan, opt)
 
 
 def _att_gt_rows_of(res: AttGtResult, sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
