@@ -47,6 +47,7 @@ def one(tmp: Path, *, persons: int, seed: int, effect: float, ri: int) -> pl.Dat
     """estimate, se, ci and truth of every planted-outcome row of one synthetic data set."""
     from analyses.did.run import run_did
     from panel.build import build
+    from queries.disclosure_rules import load_rules, save_rules
     from socialmix.synth import generate
 
     reg, out = tmp / "reg", tmp / "out"
@@ -54,6 +55,7 @@ def one(tmp: Path, *, persons: int, seed: int, effect: float, ri: int) -> pl.Dat
         shutil.rmtree(p, ignore_errors=True)
     generate(reg, persons=persons, seed=seed, effect=effect)
     build(reg, out, years=(2004, 2013))
+    save_rules(load_rules("dst"), out / "measures")  # the OUT's disclosure rules, as `measures` decides them
     cfg = tmp / "did.toml"
     cfg.write_text(CONFIG.format(ri=ri))
     run_did(out, bootstrap=0, config=cfg)
