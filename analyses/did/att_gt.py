@@ -33,7 +33,7 @@ import polars as pl
 
 from analyses.did import drdid
 from analyses.did.aggregate import aggte
-from analyses.did.bootstrap import add_bands, cluster_sums, influence_se, mend_single_cluster
+from analyses.did.bootstrap import add_bands, cluster_sums, cr2_scale, influence_se, mend_single_cluster
 from analyses.did.options import (
     BasePeriod,
     Control,
@@ -41,6 +41,7 @@ from analyses.did.options import (
     EstMethod,
     Multiplier,
     SingleCluster,
+    SmallSample,
     check_option,
 )
 from analyses.did.ri import cohort_dealer
@@ -130,7 +131,8 @@ class AttGtResult:
                                          allow_unbalanced=opts.get("allow_unbalanced", False), pre_only=True,
                                          est_method=opts.get("est_method", "dr"),
                                          covariate_fallback=opts.get("covariate_fallback", "none"))
-            inf, vc = _mend(perm, tab, inf, opts.get("single_cluster", "split"))[:2]
+            inf, vc = _mend(perm, tab, inf, opts.get("single_cluster", "split"),
+                            opts.get("small_sample", "none"))[:2]
             hits += _wald(tab, inf, vc, self.n_units)["chi2"] >= stat["chi2"]
         return {**stat, "permutations": permutations, "p_perm": (1 + hits) / (1 + permutations)}
 
@@ -155,11 +157,16 @@ def _wald(tab: pl.DataFrame, inf_all: np.ndarray, cluster: np.ndarray | None, n:
     return {"chi2": chi2, "df": rank, "p_value": float(stats.chi2.sf(chi2, rank))}
 
 
-def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray | None, list]:
-    """The single-cluster mend of ``rule`` ('split' or 'ignore') applied to cells ``tab``/``inf``."""
+def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str,
+          small_sample: str = "none") -> tuple[np.ndarray, np.ndarray | None, list]:
+    """The single-cluster mend of ``rule`` ('split' or 'ignore') applied to cells ``tab``/``inf``, then the
+    CR2 leverage scaling of the multi-cluster groups with ``small_sample="cr2"``."""
+    cohorts = tab.get_column("cohort").to_numpy()
+    if small_sample == "cr2":
+        inf = cr2_scale(inf, cohorts, u.cohort, u.weight, u.cluster)
     if rule == "ignore":
         return inf, u.cluster, []
-    return mend_single_cluster(inf, tab.get_column("cohort").to_numpy(), u.cohort, u.weight, u.cluster)
+    return mend_single_cluster(inf, cohorts, u.cohort, u.weight, u.cluster)
 
 
 
@@ -448,6 +455,7 @@ def att_gt(
     est_method: EstMethod = "dr",
     covariate_fallback: CovariateFallback = "none",
     single_cluster: SingleCluster = "split",
+    small_sample: SmallSample = "none",
     bootstrap: int = 0,
     multiplier: Multiplier = "mammen",
     alpha: float = 0.05,
@@ -468,6 +476,10 @@ def att_gt(
     cohort's design that separation or a singular Gram matrix makes
     inestimable is refitted with covariates dropped, the last named first
     (R leaves its cells missing: "none", the default); ``notes`` names them.
+    ``small_sample="cr2"`` (with ``cluster``) scales each cluster's
+    influence by its CR2 leverage within its cohort or the never-treated
+    (:func:`analyses.did.bootstrap.cr2_scale`): the clustered SE of a cohort
+    in two or three clusters is otherwise biased down by about (G-1)/G.
 
     Examples
     --------
@@ -480,6 +492,7 @@ def att_gt(
     check_option(multiplier, Multiplier, "multiplier")
     check_option(single_cluster, SingleCluster, "single_cluster")
     check_option(covariate_fallback, CovariateFallback, "covariate_fallback")
+    check_option(small_sample, SmallSample, "small_sample")
     if anticipation < 0:
         raise InputError(f"anticipation must be >= 0, got {anticipation}")
     u = prepare_units(df, outcome=outcome, unit=unit, time=time, cohort=cohort, weights=weights,
@@ -489,7 +502,7 @@ def att_gt(
     table, inf = compute_cells(u, control=control, base_period=base_period, anticipation=anticipation,
                                allow_unbalanced=allow_unbalanced, est_method=est_method,
                                covariate_fallback=covariate_fallback, dropped=dropped)
-    inf, vcluster, mended = _mend(u, table, inf, single_cluster)
+    inf, vcluster, mended = _mend(u, table, inf, single_cluster, small_sample)
     notes = [f"cohorts {', '.join(map(str, mended))}: all treated units in one cluster; their units are "
              "their own clusters for the variance (HC2-scaled)"] if mended else []
     names = list(covariates or ())
@@ -503,7 +516,7 @@ def att_gt(
     ).select("cohort", "time", "event_time", "att", "se", "post")
     options = dict(control=control, base_period=base_period, anticipation=anticipation,
                    allow_unbalanced=allow_unbalanced, covariates=list(covariates or ()), est_method=est_method,
-                   covariate_fallback=covariate_fallback, single_cluster=single_cluster,
+                   covariate_fallback=covariate_fallback, single_cluster=single_cluster, small_sample=small_sample,
                    bootstrap=bootstrap, multiplier=multiplier, alpha=alpha, seed=seed)
     res = AttGtResult(table=table, inf=inf, units=u, options=options, vcluster=vcluster, notes=notes)
     if bootstrap:

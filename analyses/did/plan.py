@@ -69,6 +69,7 @@ class AttGtPlan:
     covariates: tuple[str, ...] = field(default=(), metadata={"subset": COVARIATES})
     est_method: str = field(default="dr", metadata=_choice("dr", "ipw", "reg"))
     covariate_fallback: str = field(default="drop", metadata=_choice("drop", "none"))
+    small_sample: str = field(default="cr2", metadata=_choice("cr2", "none"))
 
 
 @dataclass(frozen=True)

@@ -318,6 +318,7 @@ def fit_att_gt(sm: Sample, plan: DidPlan, opt: Options) -> AttGtResult:
                       base_period=c.base_period, anticipation=c.anticipation,
                       weights="w_unit" if sm.weighting == "persons" else None, cluster=CLUSTER,
                       allow_unbalanced=c.allow_unbalanced, bootstrap=opt.bootstrap, multiplier=c.multiplier,
+                      small_sample=c.small_sample,
                       alpha=plan.run.alpha, seed=opt.seed, **kwargs)
 
 
