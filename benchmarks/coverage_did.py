@@ -80,16 +80,36 @@ def one(tmp: Path, *, persons: int, seed: int, effect: float, ri: int) -> pl.Dat
 
 
 def summarise(rows: pl.DataFrame) -> pl.DataFrame:
+    """Per effect, estimator (att_gt: and term) and population: coverage and z of every interval on offer.
+
+    ``covered``/``mean_z``/``sd_z``: the released pointwise interval and SE. att_gt only: ``covered_alt`` /
+    ``sd_z_alt`` with the other clustered variance (``se_alt``, [att_gt] small_sample), ``covered_t`` the
+    released SE with a t(G_treated - 1) critical value instead of the normal one. ``*_reject``: share of
+    rows with that p-value < 0.05 -- at effect 0 (every truth 0) the size of the test, so 1 - it is the
+    coverage of the interval that inverts it (wild: twfe and event study; RI: att_gt simple).
+    """
+    from scipy import stats
+
     label = pl.when(pl.col("estimator") == "att_gt").then(pl.concat_str([pl.col("estimator"), pl.lit(" "),
                                                                           pl.col("term")]))
     label = label.otherwise(pl.col("estimator")).alias("estimator")
-    z = (pl.col("estimate") - pl.col("value")) / pl.col("se")
+    err = pl.col("estimate") - pl.col("value")
     covered = (pl.col("ci_low") <= pl.col("value")) & (pl.col("value") <= pl.col("ci_high"))
     keep = ~((pl.col("estimator") == "att_gt") & (pl.col("term") == "dynamic") & pl.col("event_time").is_null())
-    return (rows.filter(keep).with_columns(label, z.alias("z"), covered.alias("covered"))
+    rows = rows.filter(keep)
+    if "se_alt" not in rows.columns:
+        rows = rows.with_columns(se_alt=pl.lit(None, pl.Float64))
+    g = rows.get_column("n_clusters_treated").fill_null(2).clip(2).to_numpy()
+    rows = rows.with_columns(crit_t=pl.Series(stats.t.ppf(0.975, g - 1)))
+    att = pl.col("estimator").str.starts_with("att_gt")  # before and after the label
+    return (rows.with_columns(label, (err / pl.col("se")).alias("z"), covered.alias("covered"),
+                              pl.when(att).then(err / pl.col("se_alt")).alias("z_alt"))
+            .with_columns((pl.col("z_alt").abs() <= 1.959964).alias("covered_alt"),
+                          pl.when(att).then(pl.col("z").abs() <= pl.col("crit_t")).alias("covered_t"))
             .group_by("effect", "estimator", "population")
             .agg(pl.len().alias("rows"), pl.col("seed").n_unique().alias("R"), pl.col("covered").mean(),
                  pl.col("z").mean().alias("mean_z"), pl.col("z").std().alias("sd_z"),
+                 pl.col("covered_alt").mean(), pl.col("z_alt").std().alias("sd_z_alt"), pl.col("covered_t").mean(),
                  (pl.col("p_value") < 0.05).mean().alias("p_reject"),
                  (pl.col("p_wild") < 0.05).mean().alias("p_wild_reject"),
                  (pl.col("p_ri") < 0.05).mean().alias("p_ri_reject"))

@@ -20,7 +20,10 @@ def summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str, extr
     return [
         f"socialmix did: difference-in-differences of {', '.join(run.comparisons)} vs {run.control_group}",
         f"clusters: {run.cluster}; CRV1 with (N-1)/(N-K)*G/(G-1) (pyfixest default), t(G-1) p-values and "
-        f"pointwise 95 % intervals; att_gt: {a.control} controls, {a.base_period} base period, normal pointwise "
+        f"pointwise 95 % intervals; att_gt: {a.control} controls, {a.base_period} base period, "
+        + (f"covariates {', '.join(a.covariates)} ({a.est_method}; a cohort whose design separates or is singular "
+           f"refitted with fewer: {a.covariate_fallback}), " if a.covariates else "no covariates, ")
+        + f"clustered SEs {'with CR2 leverage' if a.small_sample == 'cr2' else 'as R did'}, normal pointwise "
         f"intervals, {bootstrap} {a.multiplier} multiplier-bootstrap draws (seed {seed}) for the uniform bands "
         f"cb_low/cb_high; disclosure: {disclosure}",
         f"p_ri (att_gt simple): {plan.randomization.permutations} re-dealings of the cohorts among the clusters "
