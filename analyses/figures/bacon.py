@@ -64,7 +64,7 @@ def bacon_figure(bacon: pl.DataFrame, *, measure: str, population: str, kind: st
         ax.axhline(0, color="#888888", linewidth=0.6)
         late = float(r.filter(pl.col("type") == ALREADY_TREATED)["weight"].sum())
         ax.set_xlim(0, max(0.05, float(np.nanmax(r["weight"].to_numpy(), initial=0.0)) * 1.1))
-        ax.set_title(textwrap.fill(lab["versus"].format(group=lab["groups"].get(comp, comp)), 34) + "\n"
+        ax.set_title(textwrap.fill(lab["versus"].format(group=lab["groups"].get(comp, comp)), 40) + "\n"
                      + bl["already_weight"].format(share=st.number(late * 100, 0, lang=lang)),
                      loc="left", fontsize="small")
         ax.set_xlabel(bl["weight_axis"], fontsize="small")
@@ -75,7 +75,7 @@ def bacon_figure(bacon: pl.DataFrame, *, measure: str, population: str, kind: st
     fig.suptitle(bl["title"].format(measure=name, population=lab["populations"].get(population, population)),
                  x=0.01, ha="left", fontsize="medium")
     handles = [seen[t] for t in TYPES if t in seen]
-    st.grid_legend(lax, handles, [bl[t] for t in TYPES if t in seen], ncols=len(handles))
+    st.grid_legend(lax, handles, [bl[t] for t in TYPES if t in seen], ncols=1)  # the labels are long
     note = [bl["note"]] + [bl["withheld"].format(group=g, n=n, weight=st.number(w * 100, 0, lang=lang))
                            for g, n, w in withheld]
     st.add_note(fig, note + [lab["source"]])
