@@ -169,8 +169,10 @@ def main() -> None:
     plac = placebo(rows)
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
                    tbl_rows=200, tbl_cols=-1, float_precision=3):
+        run = (f"rows of {a.from_rows} ({rows['seed'].n_unique()} seeds)" if a.from_rows is not None else
+               f"{time.perf_counter() - t0:.0f} s wall")
         text = (f"# did coverage against the synthetic truth\n\n`python -m benchmarks.coverage_did --seeds "
-                f"{a.seeds} --persons {a.persons}`; {time.perf_counter() - t0:.0f} s wall; released att_gt SEs "
+                f"{a.seeds} --persons {a.persons}`; {run}; released att_gt SEs "
                 f"small_sample = {SHIPPED_SS}, the `_alt` columns {OTHER_SS}.\n\n{tab}\n\n"
                 f"Placebo of the fleksibel_only design (effect 0): rejection at 5 %\n\n{plac}\n")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
