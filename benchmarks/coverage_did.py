@@ -168,7 +168,7 @@ def main() -> None:
     tab = summarise(rows)
     plac = placebo(rows)
     with pl.Config(tbl_formatting="MARKDOWN", tbl_hide_column_data_types=True, tbl_hide_dataframe_shape=True,
-                   tbl_rows=200, tbl_cols=-1, float_precision=3):
+                   tbl_rows=200, tbl_cols=-1, float_precision=3, tbl_width_chars=1000, fmt_str_lengths=40):
         run = (f"rows of {a.from_rows} ({rows['seed'].n_unique()} seeds)" if a.from_rows is not None else
                f"{time.perf_counter() - t0:.0f} s wall")
         text = (f"# did coverage against the synthetic truth\n\n`python -m benchmarks.coverage_did --seeds "
