@@ -31,8 +31,8 @@ from panel.schema import GROUPS
 log = logging.getLogger("socialmix.report")
 REPORT_FILE = "report.html"
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
-FAMILIES = ("fig7_", "fig2_", "figm_", "fig_decomposition_", "fig_retention", "fig_tenure", "fig_did_", "fig_event_",
-            "fig_dose_")
+FAMILIES = ("fig7_", "fig2_", "figm_", "fig_decomposition_", "fig_retention", "fig_tenure", "fig_areas_", "fig_did_",
+            "fig_event_", "fig_dose_", "fig_sensitivity_", "fig_bacon_")
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -139,7 +139,7 @@ def did_section(out: Path, style: dict[str, Any], lang: str) -> str:
     est = tb.read_table(out, tb.ESTIMATES, required=tb.ESTIMATE_COLUMNS)
     if est is None:
         return f"<p>{t['none']}</p>"
-    rows_df = headline_rows(est.with_columns(pl.col("term").cast(pl.String)))
+    rows_df = headline_rows(tb.full_comparisons(est).with_columns(pl.col("term").cast(pl.String)))
     order = {m: i for i, m in enumerate(CONTRACT_MEASURES)}
     comps = {c: i for i, c in enumerate(style["figure"]["comparisons"])}
     ests = {e: i for i, e in enumerate(("twfe", "att_gt", "sun_abraham"))}

@@ -107,3 +107,20 @@ def test_placebo_size_single_cluster_cohorts():
     for name in ("dynamic e=-3", "dynamic e=0", "simple"):
         assert abs(rate[(name, "split")] - 0.05) < 2.6 * mc, (name, rate)
         assert rate[(name, "ignore")] > 0.05 + 2.6 * mc, (name, rate)
+
+
+def test_cr2_scaling_by_hand():
+    """A cohort in two clusters: each cluster's sum of deviations from the cohort mean scaled by 1/sqrt(1 - h),
+    h = the cluster's share of the cohort (2/3 and 1/3 here), and the same for the never-treated clusters."""
+    df = _two_period([1.0, 3.0, 2.5], [[0.0, 0.5], [1.0, 0.7, 0.1], [0.2, -0.3]]).with_columns(
+        cl=pl.when(pl.col("id") == 2).then(9).otherwise(pl.col("cl")))  # treated: units 0, 1 in 0, unit 2 in 9
+    dt, ctrl = np.array([1.0, 3.0, 2.5]), [np.array(v) for v in ([0.0, 0.5], [1.0, 0.7, 0.1], [0.2, -0.3])]
+    mt, mc, nc = dt.mean(), np.concatenate(ctrl).mean(), 7
+    v_t = ((dt[:2] - mt).sum() ** 2 / (1 - 2 / 3) + (dt[2] - mt) ** 2 / (1 - 1 / 3)) / 3 ** 2
+    v_c = sum((v - mc).sum() ** 2 / (1 - len(v) / nc) for v in ctrl) / nc ** 2
+    res = att_gt(df, outcome="y", unit="id", time="year", cohort="g", cluster="cl", small_sample="cr2")
+    assert res.table["se"][0] == pytest.approx(np.sqrt(v_t + v_c), abs=1e-14)
+    plain = att_gt(df, outcome="y", unit="id", time="year", cohort="g", cluster="cl")
+    v_plain = ((dt[:2] - mt).sum() ** 2 + (dt[2] - mt) ** 2) / 9 + sum((v - mc).sum() ** 2 for v in ctrl) / nc ** 2
+    assert plain.table["se"][0] == pytest.approx(np.sqrt(v_plain), abs=1e-14)
+    assert res.table["att"][0] == plain.table["att"][0]

@@ -204,3 +204,33 @@ def test_webb_bootstrap_se_close_to_analytic():
     out = mboot(inf, None, biters=4000, multiplier="webb", seed=3)
     analytic = np.sqrt((inf ** 2).sum(axis=0)) / 2000
     np.testing.assert_allclose(out["se"], analytic, rtol=0.06)
+
+
+def test_covariate_fallback_drops_the_separating_covariate_per_cohort():
+    """Cohort 2003's units all have sep = 5, the never treated sep ~ N(0, 1): its logit separates. With
+    covariate_fallback="drop" its cells are the fit on x alone, cohort 2004's (sep overlaps there) the fit
+    on both; R's behaviour ("none") leaves cohort 2003 missing."""
+    rng = np.random.default_rng(11)
+    n = 90
+    g = np.repeat([0, 2003, 2004], [50, 20, 20])
+    x, sep = rng.normal(size=n), np.where(g == 2003, 5.0, rng.normal(size=n))
+    rows = [(i, t, int(g[i]), x[i] * 0.2 * (t - 2000) + (g[i] > 0) * (t >= g[i]) + rng.normal(), x[i], sep[i])
+            for i in range(n) for t in (2001, 2002, 2003, 2004)]
+    df = pl.DataFrame(rows, schema=["id", "year", "g", "y", "x", "sep"], orient="row")
+    kw = dict(outcome="y", unit="id", time="year", cohort="g", est_method="dr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        none = att_gt(df, covariates=["sep", "x"], **kw)
+        drop = att_gt(df, covariates=["sep", "x"], covariate_fallback="drop", **kw)
+        only_x = att_gt(df, covariates=["x"], **kw)
+        both = att_gt(df, covariates=["sep", "x"], **kw)
+    c3, c4 = pl.col("cohort") == 2003, pl.col("cohort") == 2004
+    assert none.table.filter(c3)["att"].is_nan().all() and not none.table.filter(c4)["att"].is_nan().any()
+    for part, ref in ((c3, only_x), (c4, both)):
+        got, want = drop.table.filter(part), ref.table.filter(part)
+        np.testing.assert_allclose(got["att"].to_numpy(), want["att"].to_numpy(), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(got["se"].to_numpy(), want["se"].to_numpy(), rtol=0, atol=1e-12)
+    assert drop.notes == ["cohort 2003: covariates sep, x not estimable (separation or a singular design); "
+                          "fitted with x"]
+    with pytest.raises(InputError, match="covariate_fallback must be one of 'none', 'drop'"):
+        att_gt(df, covariates=["x"], covariate_fallback="keep", **kw)

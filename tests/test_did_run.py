@@ -292,3 +292,32 @@ def test_plan_defaults_match_the_shipped_toml():
     assert plan.att_gt.control == raw["att_gt"]["control"] and plan.run.weighting.of("in") == raw["run"]["weighting"]["in"]
     assert list(plan.event_study.window) == raw["event_study"]["window"]
     assert plan.att_gt.covariates == () and plan.wild.enabled is raw["wild"]["enabled"] and plan.multiple_testing.family == "headline"
+
+
+def test_bacon_csv_by_hand(out):
+    """did/bacon.csv: the 2x2s of the unweighted stock TWFE, from the panel by hand (fixture: any_tool = cohort
+    2007 in HP5-HP8, HP12, HP13, HPX and cohort 2008 in HP8-HP12; never treated HP0-HP4)."""
+    from analyses.did import twfe
+    from analyses.did.diagnostics import BACON_COLUMNS
+
+    b = pl.read_csv(out / "did" / "bacon.csv")
+    assert b.columns == list(BACON_COLUMNS) and set(b["population"]) == {"stock"}
+    panel = pl.concat([pl.read_parquet(p).with_columns(year=pl.lit(int(p.parent.name[5:])))
+                       for p in sorted((out / "panel").glob("year=*/part-0.parquet"))])
+    idx = pl.col("afdeling_id").str.slice(1).cast(pl.Int64)
+    cells = (panel.filter(pl.col("afdeling_id").is_not_null()).group_by("afdeling_id", "year")
+             .agg(pl.col("employed").mean().alias("y"))
+             .filter((idx < 20) | ((idx >= 20) & (idx != 58)))
+             .with_columns(pl.when(idx < 20).then(0).when((idx >= 35) & (idx < 50)).then(2008).otherwise(2007)
+                           .alias("g")))
+    cells = cells.with_columns(((pl.col("g") > 0) & (pl.col("year") >= pl.col("g"))).cast(pl.Float64).alias("d"))
+    tw = twfe(cells, outcome="y", unit="afdeling_id", time="year", treat="d").coef
+    r = b.filter((pl.col("measure") == "employment") & (pl.col("comparison") == "any_tool"))
+    assert r["weight"].sum() == pytest.approx(1.0, abs=1e-12)
+    assert (r["weight"] * r["estimate"]).sum() == pytest.approx(tw, abs=1e-10)
+    assert r["twfe"].to_list() == pytest.approx([tw] * r.height, abs=1e-10)
+    clusters = {(t, c): (nt, nc) for t, c, nt, nc in r.select("treated", "control", "n_clusters_treated",
+                                                             "n_clusters_control").iter_rows()}
+    assert clusters == {(2007, 0): (7, 5), (2008, 0): (5, 5), (2007, 2008): (7, 5), (2008, 2007): (5, 7)}
+    summary = (out / "did" / "summary.txt").read_text()
+    assert f"goodman-bacon (unweighted TWFE {tw: .4f})" in summary

@@ -212,3 +212,26 @@ def test_demo_defaults_to_danish():
     assert p.parse_args(["demo", "/tmp/x", "--lang", "en"]).lang == "en"
     assert p.parse_args(["run", "REG", "OUT"]).lang == "en"
     assert p.parse_args(["report", "OUT"]).lang == "en"
+
+
+def test_event_and_dose_figures_mark_few_cluster_points():
+    """Points on fewer than ``few_clusters`` treated clusters are redrawn hollow at exactly their value (pp);
+    the threshold is the did config's, and the note says so."""
+    est = _event_estimates().filter(pl.col("estimator") == "event_study").with_columns(
+        n_clusters_treated=pl.when(pl.col("event_time") >= 3).then(4).otherwise(12))
+    fig = fd.event_figure(est, measure="education", population="in", kind="share", style=STYLE, window=(-4, 5))
+    few = _lines(fig.axes[0], "event_study:few_clusters")
+    assert len(few) == 1 and few[0].get_markerfacecolor() == "white"
+    np.testing.assert_allclose(few[0].get_ydata(), [3.0, 4.0, 5.0])  # 0.01 * e in pp for e = 3, 4, 5
+    assert "fewer than 10 treated clusters" in fig.get_supxlabel().replace("\n", " ")
+    fig = fd.event_figure(est, measure="education", population="in", kind="share", style=STYLE, window=(-4, 5),
+                          few_clusters=3)
+    assert not _lines(fig.axes[0], "event_study:few_clusters")
+    rows = [dict(ROW, comparison=c, estimator="dose", term="dose", event_time=None, estimate=v, se=0.01,
+                 ci_low=v - 0.02, ci_high=v + 0.02, n_clusters_treated=n)
+            for c, v, n in (("fleksibel_only", 0.04, 5), ("any_tool", 0.02, 30))]
+    est = pl.DataFrame(rows, schema_overrides={"event_time": pl.Int64})
+    fig = fd.dose_figure(est, measure="education", population="in", kind="share", style=STYLE, lang="da")
+    assert not _lines(fig.axes[0], "any_tool:few_clusters")
+    np.testing.assert_allclose(_lines(fig.axes[0], "fleksibel_only:few_clusters")[0].get_ydata(), [4.0])
+    assert "færre end 10 behandlede klynger" in fig.get_supxlabel().replace("\n", " ")

@@ -24,6 +24,7 @@ cohort whose treated units share one cluster is mended, see
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from dataclasses import dataclass, field, replace
 
@@ -32,8 +33,17 @@ import polars as pl
 
 from analyses.did import drdid
 from analyses.did.aggregate import aggte
-from analyses.did.bootstrap import add_bands, cluster_sums, influence_se, mend_single_cluster
-from analyses.did.options import BasePeriod, Control, EstMethod, Multiplier, SingleCluster, check_option
+from analyses.did.bootstrap import add_bands, cluster_sums, cr2_scale, influence_se, mend_single_cluster
+from analyses.did.options import (
+    BasePeriod,
+    Control,
+    CovariateFallback,
+    EstMethod,
+    Multiplier,
+    SingleCluster,
+    SmallSample,
+    check_option,
+)
 from analyses.did.ri import cohort_dealer
 from panel.errors import InputError
 
@@ -119,8 +129,10 @@ class AttGtResult:
                 tab, inf = compute_cells(perm, control=opts["control"], base_period=opts["base_period"],
                                          anticipation=opts["anticipation"],
                                          allow_unbalanced=opts.get("allow_unbalanced", False), pre_only=True,
-                                         est_method=opts.get("est_method", "dr"))
-            inf, vc = _mend(perm, tab, inf, opts.get("single_cluster", "split"))[:2]
+                                         est_method=opts.get("est_method", "dr"),
+                                         covariate_fallback=opts.get("covariate_fallback", "none"))
+            inf, vc = _mend(perm, tab, inf, opts.get("single_cluster", "split"),
+                            opts.get("small_sample", "none"))[:2]
             hits += _wald(tab, inf, vc, self.n_units)["chi2"] >= stat["chi2"]
         return {**stat, "permutations": permutations, "p_perm": (1 + hits) / (1 + permutations)}
 
@@ -145,11 +157,16 @@ def _wald(tab: pl.DataFrame, inf_all: np.ndarray, cluster: np.ndarray | None, n:
     return {"chi2": chi2, "df": rank, "p_value": float(stats.chi2.sf(chi2, rank))}
 
 
-def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str) -> tuple[np.ndarray, np.ndarray | None, list]:
-    """The single-cluster mend of ``rule`` ('split' or 'ignore') applied to cells ``tab``/``inf``."""
+def _mend(u: Units, tab: pl.DataFrame, inf: np.ndarray, rule: str,
+          small_sample: str = "none") -> tuple[np.ndarray, np.ndarray | None, list]:
+    """The single-cluster mend of ``rule`` ('split' or 'ignore') applied to cells ``tab``/``inf``, then the
+    CR2 leverage scaling of the multi-cluster groups with ``small_sample="cr2"``."""
+    cohorts = tab.get_column("cohort").to_numpy()
+    if small_sample == "cr2":
+        inf = cr2_scale(inf, cohorts, u.cohort, u.weight, u.cluster)
     if rule == "ignore":
         return inf, u.cluster, []
-    return mend_single_cluster(inf, tab.get_column("cohort").to_numpy(), u.cohort, u.weight, u.cluster)
+    return mend_single_cluster(inf, cohorts, u.cohort, u.weight, u.cluster)
 
 
 
@@ -270,9 +287,13 @@ def _cell_unbalanced(y: np.ndarray, t_col: int, b_col: int, treat: np.ndarray, c
 
 
 def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int,
-                  allow_unbalanced: bool, pre_only: bool = False,
-                  est_method: str = "dr") -> tuple[pl.DataFrame, np.ndarray]:
-    """Every ATT(g,t) cell of R did's loop (pure: Units in, table and IF matrix out); ``pre_only``: t < g."""
+                  allow_unbalanced: bool, pre_only: bool = False, est_method: str = "dr",
+                  covariate_fallback: str = "none",
+                  dropped: dict[int, set[tuple[int, ...]]] | None = None) -> tuple[pl.DataFrame, np.ndarray]:
+    """Every ATT(g,t) cell of R did's loop (pure: Units in, table and IF matrix out); ``pre_only``: t < g.
+
+    ``dropped`` (if given) collects, per cohort, the covariate subsets used where the fallback dropped some.
+    """
     periods, g_unit, w = u.periods, u.cohort, u.weight
     glist = np.sort(np.unique(g_unit[g_unit > 0]))
     never = g_unit == 0
@@ -317,7 +338,8 @@ def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int
             rows.append((int(g), t, att, post))
             infs.append(inf)
     if specs:
-        for (i, *_), (att, inf) in zip(specs, covariate_cells(u, specs, est_method, unbalanced), strict=True):
+        cells = covariate_cells(u, specs, est_method, unbalanced, fallback=covariate_fallback, dropped=dropped)
+        for (i, *_), (att, inf) in zip(specs, cells, strict=True):
             rows[i] = (rows[i][0], rows[i][1], att, rows[i][3])
             infs[i] = inf
     table = pl.DataFrame(rows, schema={"cohort": pl.Int64, "time": pl.Int64, "att": pl.Float64,
@@ -326,39 +348,56 @@ def compute_cells(u: Units, *, control: str, base_period: str, anticipation: int
     return table, inf
 
 
-def covariate_cells(u: Units, specs: list[tuple], est_method: str,
-                    unbalanced: bool) -> list[tuple[float, np.ndarray]]:
+def designs(k: int, fallback: str) -> list[tuple[int, ...]]:
+    """Covariate subsets to try, in order: all of them, then (``fallback="drop"``) ever fewer, the last
+    named dropped first, down to none (the unconditional DiD, which needs no logit and no Gram matrix)."""
+    if fallback == "none":
+        return [tuple(range(k))]
+    return [c for r in range(k, -1, -1) for c in itertools.combinations(range(k), r)]
+
+
+def covariate_cells(u: Units, specs: list[tuple], est_method: str, unbalanced: bool, *, fallback: str = "none",
+                    dropped: dict[int, set[tuple[int, ...]]] | None = None) -> list[tuple[float, np.ndarray]]:
     """(att, IF) of each cell spec (row, g, ti, b, ctrl, covariate period) by DRDID with covariates.
 
     Panel cells with the same treated and comparison units and covariates
     are estimated in one batch (:func:`analyses.did.drdid.panel`); the
     covariates are those of the base period (R did: ``min(base, t)``) -- one
     batch per cohort against the never-treated when they are time-invariant.
+    A design that cannot be estimated (separation, a singular Gram matrix)
+    leaves its cells missing, as R does; with ``fallback="drop"`` the
+    covariates are dropped one at a time (:func:`designs`) until it can be.
     """
     n = len(u.weight)
     x, periods = u.x, u.periods
+    tries = designs(x.shape[2], fallback)
     invariant = bool(np.all(np.nanmax(x, axis=1) == np.nanmin(x, axis=1)))
     out: list[tuple[float, np.ndarray] | None] = [None] * len(specs)
     batches: dict[tuple, list[int]] = {}
     for k, (_, g, _, _, ctrl, col) in enumerate(specs):
         if unbalanced:
-            out[k] = _rc_cell(u, specs[k], est_method)
+            out[k] = _rc_cell(u, specs[k], est_method, tries, dropped)
         else:
             batches.setdefault((g, ctrl.tobytes(), 0 if invariant else col), []).append(k)
     for ks in batches.values():
         _, g, _, _, ctrl, col = specs[ks[0]]
         sub = np.nonzero((u.cohort == g) | ctrl)[0]
         d = (u.cohort[sub] == g).astype(float)
-        xs = np.column_stack([np.ones(len(sub)), x[sub, col]])
         dy = np.column_stack([u.y[sub, specs[k][2]] - u.y[sub, specs[k][3]] for k in ks])
-        try:
-            if not ctrl.any():
-                raise drdid.DesignError("no comparison units")
-            att, inf_sub = drdid.panel(dy, d, xs, u.weight[sub], est_method)
-        except drdid.DesignError as exc:
+        att, inf_sub, err = np.full(len(ks), np.nan), None, "no comparison units"
+        for keep in (tries if ctrl.any() else []):
+            xs = np.column_stack([np.ones(len(sub)), x[sub, col][:, list(keep)]])
+            try:
+                att, inf_sub = drdid.panel(dy, d, xs, u.weight[sub], est_method)
+            except drdid.DesignError as exc:
+                err = str(exc) if keep == tries[0] else err
+                continue
+            if keep != tries[0] and dropped is not None:
+                dropped.setdefault(int(g), set()).add(keep)
+            break
+        if inf_sub is None:
             t_s = ", ".join(str(int(periods[specs[k][2]])) for k in ks)
-            warnings.warn(f"att_gt: cohort {g}, time {t_s}: {exc}; ATT(g,t) missing", stacklevel=4)
-            att, inf_sub = np.full(len(ks), np.nan), None
+            warnings.warn(f"att_gt: cohort {g}, time {t_s}: {err}; ATT(g,t) missing", stacklevel=4)
         for j, k in enumerate(ks):
             inf = np.full(n, np.nan)
             if inf_sub is not None:
@@ -368,7 +407,8 @@ def covariate_cells(u: Units, specs: list[tuple], est_method: str,
     return out
 
 
-def _rc_cell(u: Units, spec: tuple, est_method: str) -> tuple[float, np.ndarray]:
+def _rc_cell(u: Units, spec: tuple, est_method: str, tries: list[tuple[int, ...]],
+             dropped: dict[int, set[tuple[int, ...]]] | None) -> tuple[float, np.ndarray]:
     """One unbalanced-panel cell: rows observed in t (post) and b (pre), influence summed by unit."""
     _, g, ti, b, ctrl, _ = spec
     n = len(u.weight)
@@ -379,16 +419,23 @@ def _rc_cell(u: Units, spec: tuple, est_method: str) -> tuple[float, np.ndarray]
     xr = np.concatenate([u.x[i, col] for i, col, _ in parts])
     post = np.concatenate([np.full(len(i), p) for i, _, p in parts])
     d = (u.cohort[unit] == g).astype(float)
-    try:
-        for dd in (0.0, 1.0):
-            for pp in (0.0, 1.0):
-                if not np.any((d == dd) & (post == pp)):
-                    raise drdid.DesignError("an empty treated/comparison x period cell")
-        att, inf_rows = drdid.rc(y, post, d, np.column_stack([np.ones(len(y)), xr]), u.weight[unit], est_method)
-    except drdid.DesignError as exc:
-        warnings.warn(f"att_gt: cohort {g}, time {int(u.periods[ti])}: {exc}; ATT(g,t) missing", stacklevel=5)
-        return np.nan, np.full(n, np.nan)
-    return att, np.bincount(unit, weights=n / len(y) * inf_rows, minlength=n)
+    err = None
+    for dd in (0.0, 1.0):
+        for pp in (0.0, 1.0):
+            if not np.any((d == dd) & (post == pp)):
+                err = "an empty treated/comparison x period cell"
+    for cols in ([] if err else tries):
+        try:
+            att, inf_rows = drdid.rc(y, post, d, np.column_stack([np.ones(len(y)), xr[:, list(cols)]]),
+                                     u.weight[unit], est_method)
+        except drdid.DesignError as exc:
+            err = str(exc) if cols == tries[0] else err
+            continue
+        if cols != tries[0] and dropped is not None:
+            dropped.setdefault(int(g), set()).add(cols)
+        return att, np.bincount(unit, weights=n / len(y) * inf_rows, minlength=n)
+    warnings.warn(f"att_gt: cohort {g}, time {int(u.periods[ti])}: {err}; ATT(g,t) missing", stacklevel=5)
+    return np.nan, np.full(n, np.nan)
 
 
 def att_gt(
@@ -406,7 +453,9 @@ def att_gt(
     allow_unbalanced: bool = False,
     covariates: list[str] | tuple[str, ...] | None = None,
     est_method: EstMethod = "dr",
+    covariate_fallback: CovariateFallback = "none",
     single_cluster: SingleCluster = "split",
+    small_sample: SmallSample = "none",
     bootstrap: int = 0,
     multiplier: Multiplier = "mammen",
     alpha: float = 0.05,
@@ -423,7 +472,14 @@ def att_gt(
     uniform confidence bands. With ``cluster``, a cohort whose treated
     units all sit in one cluster gets them as their own clusters for the
     variance (``single_cluster="split"``; "ignore" = plain cluster sums, whose
-    SE collapses there -- see docs/did.md).
+    SE collapses there -- see docs/did.md). ``covariate_fallback="drop"``: a
+    cohort's design that separation or a singular Gram matrix makes
+    inestimable is refitted with covariates dropped, the last named first
+    (R leaves its cells missing: "none", the default); ``notes`` names them.
+    ``small_sample="cr2"`` (with ``cluster``) scales each cluster's
+    influence by its CR2 leverage within its cohort or the never-treated
+    (:func:`analyses.did.bootstrap.cr2_scale`): the clustered SE of a cohort
+    in two or three clusters is otherwise biased down by about (G-1)/G.
 
     Examples
     --------
@@ -435,23 +491,32 @@ def att_gt(
     check_option(est_method, EstMethod, "est_method")
     check_option(multiplier, Multiplier, "multiplier")
     check_option(single_cluster, SingleCluster, "single_cluster")
+    check_option(covariate_fallback, CovariateFallback, "covariate_fallback")
+    check_option(small_sample, SmallSample, "small_sample")
     if anticipation < 0:
         raise InputError(f"anticipation must be >= 0, got {anticipation}")
     u = prepare_units(df, outcome=outcome, unit=unit, time=time, cohort=cohort, weights=weights,
                       cluster=cluster, anticipation=anticipation, allow_unbalanced=allow_unbalanced,
                       covariates=covariates or ())
+    dropped: dict[int, set[tuple[int, ...]]] = {}
     table, inf = compute_cells(u, control=control, base_period=base_period, anticipation=anticipation,
-                               allow_unbalanced=allow_unbalanced, est_method=est_method)
-    inf, vcluster, mended = _mend(u, table, inf, single_cluster)
+                               allow_unbalanced=allow_unbalanced, est_method=est_method,
+                               covariate_fallback=covariate_fallback, dropped=dropped)
+    inf, vcluster, mended = _mend(u, table, inf, single_cluster, small_sample)
     notes = [f"cohorts {', '.join(map(str, mended))}: all treated units in one cluster; their units are "
              "their own clusters for the variance (HC2-scaled)"] if mended else []
+    names = list(covariates or ())
+    for g in sorted(dropped):
+        kept = sorted({", ".join(names[i] for i in keep) or "none" for keep in dropped[g]})
+        notes.append(f"cohort {g}: covariates {', '.join(names)} not estimable (separation or a singular design); "
+                     f"fitted with {' / '.join(kept)}")
     se = influence_se(inf, vcluster) if inf.shape[1] else np.zeros(0)
     table = table.with_columns(
         (pl.col("time") - pl.col("cohort")).alias("event_time"), pl.Series("se", se, dtype=pl.Float64)
     ).select("cohort", "time", "event_time", "att", "se", "post")
     options = dict(control=control, base_period=base_period, anticipation=anticipation,
                    allow_unbalanced=allow_unbalanced, covariates=list(covariates or ()), est_method=est_method,
-                   single_cluster=single_cluster,
+                   covariate_fallback=covariate_fallback, single_cluster=single_cluster, small_sample=small_sample,
                    bootstrap=bootstrap, multiplier=multiplier, alpha=alpha, seed=seed)
     res = AttGtResult(table=table, inf=inf, units=u, options=options, vcluster=vcluster, notes=notes)
     if bootstrap:

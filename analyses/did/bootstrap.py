@@ -71,6 +71,38 @@ def mend_single_cluster(inf: np.ndarray, cell_cohort: np.ndarray, unit_cohort: n
     return out, vc, mended
 
 
+def cr2_scale(inf: np.ndarray, cell_cohort: np.ndarray, unit_cohort: np.ndarray, weight: np.ndarray,
+              cluster: np.ndarray | None) -> np.ndarray:
+    """Influence functions with each cluster's share of its group taken out of its variance (CR2 leverage).
+
+    A cohort's treated influence functions are deviations from the cohort's
+    weighted mean, so with G_g clusters their cluster sums carry only about
+    (G_g - 1)/G_g of the cohort's variance -- a half with two clusters. For a
+    weighted mean the CR2 adjustment (Bell & McCaffrey 2002) is exactly a
+    scaling of cluster c's score by 1/sqrt(1 - h_c), h_c = the cluster's
+    share of the group's weight (w_c' is a left eigenvector of the cluster's
+    hat block with eigenvalue h_c). Applied to the treated units of every
+    cohort spread over >= 2 clusters, in that cohort's cells (one-cluster
+    cohorts are the single-cluster mend's), and to the never-treated units in
+    every cell, with h from the never-treated weights. With covariates or
+    not-yet-treated controls it is the same scaling of the same scores, an
+    approximation to the full CR2 of the DR estimator.
+    """
+    if cluster is None:
+        return inf
+    out = inf.copy()
+    groups = [(g, np.nonzero(cell_cohort == g)[0]) for g in np.unique(cell_cohort)]
+    groups.append((0, np.arange(inf.shape[1])))
+    for g, cells in groups:
+        idx = np.nonzero(unit_cohort == g)[0]
+        if len(idx) == 0 or len(cells) == 0 or len(np.unique(cluster[idx])) < 2:
+            continue
+        codes, inv = np.unique(cluster[idx], return_inverse=True)
+        share = np.bincount(inv, weights=weight[idx]) / weight[idx].sum()
+        out[np.ix_(idx, cells)] *= (1 / np.sqrt(1 - share[inv]))[:, None]
+    return out
+
+
 # Webb (2023) six-point weights: +-sqrt(1/2), +-1, +-sqrt(3/2) with equal probability -- mean 0,
 # variance (1/2 + 1 + 3/2)/3 = 1, and six support points, so few clusters give 6^G distinct draws, not 2^G
 WEBB = np.array([-np.sqrt(1.5), -1.0, -np.sqrt(0.5), np.sqrt(0.5), 1.0, np.sqrt(1.5)])

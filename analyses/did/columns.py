@@ -5,7 +5,9 @@ so each row carries the same inference columns (contract §6a): a pointwise 95 %
 interval and p-value (t with G−1 df for the regression estimators, normal for
 att_gt's influence-function SEs), the treated and control clusters it rests on,
 the residual degrees of freedom with every absorbed effect counted, and the
-simultaneous band where one was computed.
+simultaneous band where one was computed. ``subset`` (not in contract §6a; added
+with did.toml ``[split]``) names the subset of afdelinger a row is estimated on,
+empty for the full comparison (:mod:`analyses.did.subsets`).
 """
 
 from __future__ import annotations
@@ -16,21 +18,21 @@ from typing import Any
 import polars as pl
 from scipy import stats
 
-KEY_COLUMNS = ("estimator", "measure", "population", "comparison", "term", "event_time", "cohort", "time")
+KEY_COLUMNS = ("estimator", "measure", "population", "comparison", "term", "event_time", "cohort", "time", "subset")
 COLUMNS = ("estimator", "measure", "population", "comparison", "term", "event_time", "estimate", "se",
            "ci_low", "ci_high", "n_units", "n_obs", "cohort", "time", "n_clusters_treated", "n_clusters_control",
-           "df_resid", "p_value", "p_wild", "p_ri", "p_adjusted", "cb_low", "cb_high")
+           "df_resid", "p_value", "p_wild", "p_ri", "p_adjusted", "cb_low", "cb_high", "subset")
 SCHEMA = {"estimator": pl.String, "measure": pl.String, "population": pl.String, "comparison": pl.String,
           "term": pl.String, "event_time": pl.Int64, "estimate": pl.Float64, "se": pl.Float64,
           "ci_low": pl.Float64, "ci_high": pl.Float64, "n_units": pl.Int64, "n_obs": pl.Int64,
           "cohort": pl.Int64, "time": pl.Int64, "n_clusters_treated": pl.Int64, "n_clusters_control": pl.Int64,
           "df_resid": pl.Int64, "p_value": pl.Float64, "p_wild": pl.Float64, "p_ri": pl.Float64,
-          "p_adjusted": pl.Float64, "cb_low": pl.Float64, "cb_high": pl.Float64}
+          "p_adjusted": pl.Float64, "cb_low": pl.Float64, "cb_high": pl.Float64, "subset": pl.String}
 TEST_COLUMNS = ("test", "measure", "population", "comparison", "statistic", "df", "df2", "p_value", "n_clusters_treated",
-                "n_clusters_control")
+                "n_clusters_control", "subset")
 TEST_SCHEMA = {"test": pl.String, "measure": pl.String, "population": pl.String, "comparison": pl.String,
                "statistic": pl.Float64, "df": pl.Int64, "df2": pl.Int64, "p_value": pl.Float64,
-               "n_clusters_treated": pl.Int64, "n_clusters_control": pl.Int64}
+               "n_clusters_treated": pl.Int64, "n_clusters_control": pl.Int64, "subset": pl.String}
 
 
 def _finite(x: Any) -> float | None:

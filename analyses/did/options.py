@@ -18,6 +18,8 @@ Aggregation = Literal["simple", "dynamic", "group", "calendar"]
 Multiplier = Literal["mammen", "rademacher", "webb"]
 Engine = Literal["fe", "linearmodels"]
 SingleCluster = Literal["split", "ignore"]
+CovariateFallback = Literal["none", "drop"]
+SmallSample = Literal["none", "cr2"]
 
 
 def check_option(value: str, kind: object, name: str) -> None:

@@ -68,6 +68,8 @@ class AttGtPlan:
     pretest_permutations: int = field(metadata={"range": (0, None)})
     covariates: tuple[str, ...] = field(default=(), metadata={"subset": COVARIATES})
     est_method: str = field(default="dr", metadata=_choice("dr", "ipw", "reg"))
+    covariate_fallback: str = field(default="drop", metadata=_choice("drop", "none"))
+    small_sample: str = field(default="cr2", metadata=_choice("cr2", "none"))
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,20 @@ class CovariatesPlan:
 
 
 @dataclass(frozen=True)
+class AreaStatusSplit:
+    """Estimate every comparison also within listed / not listed boligområder (analyses/did/subsets.py)."""
+
+    enabled: bool = False
+    version: str = "2015"  # rule version in OUT/areas/areas.parquet
+    year: int = field(default=0, metadata={"range": (0, None)})  # 0 = any pre-period year
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    area_status: AreaStatusSplit = field(default_factory=AreaStatusSplit)
+
+
+@dataclass(frozen=True)
 class DidPlan:
     run: RunPlan
     att_gt: AttGtPlan
@@ -132,6 +148,7 @@ class DidPlan:
     multiple_testing: MultipleTestingPlan = field(default_factory=MultipleTestingPlan)
     covariates: CovariatesPlan = field(default_factory=CovariatesPlan)
     sensitivity: SensitivityPlan = field(default_factory=SensitivityPlan)
+    split: SplitPlan = field(default_factory=SplitPlan)
 
 
 def _key(f) -> str:
@@ -211,7 +228,7 @@ def _value(f, v: Any, table: str, key: str, source: Callable[[str, str], str]) -
 
 _TABLES = {c.__name__: c for c in (Weighting, RunPlan, AttGtPlan, EventStudyPlan, DosePlan, RandomizationPlan,
                                     SensitivityPlan,
-                                    WildPlan, MultipleTestingPlan, CovariatesPlan)}
+                                    WildPlan, MultipleTestingPlan, CovariatesPlan, AreaStatusSplit, SplitPlan)}
 
 
 def load_plan(override: str | Path | None = None) -> DidPlan:

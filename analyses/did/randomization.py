@@ -53,7 +53,9 @@ def ri_simple_p(res: AttGtResult, *, permutations: int, seed: int) -> float | No
             warnings.simplefilter("ignore")
             tab, _ = compute_cells(perm, control=opts["control"], base_period=opts["base_period"],
                                    anticipation=opts["anticipation"],
-                                   allow_unbalanced=opts.get("allow_unbalanced", False))
+                                   allow_unbalanced=opts.get("allow_unbalanced", False),
+                                   est_method=opts.get("est_method", "dr"),
+                                   covariate_fallback=opts.get("covariate_fallback", "none"))
         stat = simple_att(tab, perm)
         hits += bool(np.isfinite(stat) and abs(stat) >= abs(obs) * (1 - 1e-12))
     return (1 + hits) / (1 + permutations)

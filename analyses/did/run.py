@@ -37,10 +37,12 @@ import polars as pl
 
 from analyses.did.att_gt import AttGtResult, att_gt
 from analyses.did.columns import SCHEMA, TEST_SCHEMA, estimate_row, frame, test_row, wald_test_row
+from analyses.did.diagnostics import BACON_COLUMNS, BACON_SCHEMA, bacon_rows
 from analyses.did.dose import dose
 from analyses.did.event_study import event_name, event_study
 from analyses.did.plan import DidPlan, load_plan
 from analyses.did.randomization import ri_simple_p
+from analyses.did.summary import summary_block, summary_head
 from analyses.did.sun_abraham import sun_abraham
 from analyses.did.twfe import twfe
 from panel.atomic import staged_dir
@@ -157,6 +159,7 @@ class Sample:
     population: str = ""
     sensitivity: list[dict[str, Any]] = field(default_factory=list)  # HonestDiD rows (did/sensitivity.csv)
     notes: list[str] = field(default_factory=list)  # diagnostics for summary.txt (Goodman-Bacon)
+    bacon: list[dict[str, Any]] = field(default_factory=list)  # Goodman-Bacon 2x2 rows (did/bacon.csv)
 
     def __post_init__(self) -> None:
         s = self.cells
@@ -229,30 +232,10 @@ def _twfe_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
                        n_clusters_control=sm.control_clusters, df_resid=sm.df_resid(1))
     row["p_wild"] = _wild_p(r, "post", plan) if opt.inference else None
     if opt.inference and sm.population == "stock":
-        sm.notes += bacon_notes(d)
+        new, notes = bacon_rows(d, unit=UNIT, time=TIME, cluster=CLUSTER)
+        sm.bacon += new
+        sm.notes += notes
     return [row], []
-
-
-def bacon_notes(cells: pl.DataFrame) -> list[str]:
-    """Goodman-Bacon decomposition of the unweighted afdeling-year TWFE (balanced stock panels only).
-
-    Which 2x2 comparisons the TWFE ``treat_post`` averages, and how much weight sits on comparisons with
-    already-treated afdelinger as controls (the ones that go wrong when effects change over time).
-    """
-    from analyses.did.bacon import bacon
-
-    per_unit = cells.group_by(UNIT).len()
-    if per_unit.get_column("len").n_unique() != 1:
-        return ["  goodman-bacon: not computed (the panel is not balanced)"]
-    try:
-        b = bacon(cells, outcome="y", unit=UNIT, time=TIME, cohort="cohort")
-    except (SocialmixError, ValueError, np.linalg.LinAlgError) as err:
-        return [f"  goodman-bacon: not computed ({err})"]
-    by = b.table.group_by("type").agg(pl.col("weight").sum(), (pl.col("weight") * pl.col("estimate")).sum()
-                                      .alias("wsum")).sort("type")
-    parts = ", ".join(f"{t} weight {w:.3f} (mean 2x2 {ws / w: .4f})" for t, w, ws in by.iter_rows() if w > 0)
-    return [f"  goodman-bacon (unweighted TWFE {b.twfe: .4f}): {parts}; weight on already-treated controls "
-            f"{b.weight_already_treated:.3f}"]
 
 
 def _event_rows(name: str, fn: Callable) -> Estimator:
@@ -327,13 +310,15 @@ def fit_att_gt(sm: Sample, plan: DidPlan, opt: Options) -> AttGtResult:
         if sm.covariates is None:
             raise InputError("[att_gt] covariates: no baseline covariates were computed", file="did.toml")
         s = s.join(sm.covariates.select(UNIT, *c.covariates), on=UNIT, how="left")
-        kwargs = dict(covariates=list(c.covariates), est_method=c.est_method)
+        kwargs = dict(covariates=list(c.covariates), est_method=c.est_method,
+                      covariate_fallback=c.covariate_fallback)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return att_gt(s, outcome="y", unit=UNIT, time=TIME, cohort="cohort", control=c.control,
                       base_period=c.base_period, anticipation=c.anticipation,
                       weights="w_unit" if sm.weighting == "persons" else None, cluster=CLUSTER,
                       allow_unbalanced=c.allow_unbalanced, bootstrap=opt.bootstrap, multiplier=c.multiplier,
+                      small_sample=c.small_sample,
                       alpha=plan.run.alpha, seed=opt.seed, **kwargs)
 
 
@@ -341,7 +326,9 @@ def _att_gt_rows(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
     """ATT(g,t) cells and the four aggregations; bootstrap uniform bands in cb_low/cb_high."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # missing cells are left out of the aggregations (R's na.rm)
-        return _att_gt_rows_of(fit_att_gt(sm, plan, opt), sm, plan, opt)
+        res = fit_att_gt(sm, plan, opt)
+        sm.notes += [f"  att_gt: {n}" for n in res.notes]
+        return _att_gt_rows_of(res, sm, plan, opt)
 
 
 def _att_gt_rows_of(res: AttGtResult, sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows]:
@@ -421,7 +408,7 @@ def estimate_sample(sm: Sample, plan: DidPlan, opt: Options) -> tuple[Rows, Rows
 # ---------------------------------------------------------------- the run
 def _is_headline(r: dict[str, Any]) -> bool:
     """The default multiple-testing family: att_gt simple of every measure x population x comparison."""
-    return r["estimator"] == "att_gt" and r["term"] == "simple"
+    return r["estimator"] == "att_gt" and r["term"] == "simple" and r.get("subset") is None
 
 
 @recorded("did", inputs=["panel/**", "panel_base/**", "moves.parquet", "afdeling.parquet", "measures/**"],
@@ -449,9 +436,18 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         with step("did: baseline covariates"):
             covariates = baseline_covariates(out, afd, plan)
     opt = Options(bootstrap=bootstrap, seed=seed)
+    subsets: list[tuple[str, list[str]]] = []
+    split_lines: list[str] = []
+    if plan.split.area_status.enabled:
+        from analyses.did.subsets import area_status_subsets
+
+        sp = plan.split.area_status
+        subsets, line = area_status_subsets(out, afd, version=sp.version, year=sp.year, unit=UNIT)
+        split_lines.append(line)
     rows: Rows = []
     tests: Rows = []
     sensitivity: Rows = []
+    bacon: Rows = []
     blocks: list[str] = []
     for population in run.populations:
         with step(f"did: {population} cells"):
@@ -459,25 +455,33 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         for measure in run.measures:
             cells = cells_all.filter(pl.col("measure") == measure)
             for comparison in run.comparisons:
-                key = dict(measure=measure, population=population, comparison=comparison)
-                head = f"[{measure} | {population} | {comparison} vs {run.control_group}]"
                 with step(f"did: {measure} {population} {comparison}"):
                     s, no_start = comparison_sample(cells, afd, comparison, run.control_group)
-                    if s.filter(pl.col("cohort") > 0).height == 0 or s.filter(pl.col("cohort") == 0).height == 0:
+                for subset, ids in [(None, None), *subsets]:
+                    key = dict(measure=measure, population=population, comparison=comparison, subset=subset)
+                    head = f"[{measure} | {population} | {comparison} vs {run.control_group}" + (
+                        f" | {subset}]" if subset else "]")
+                    sub = s if ids is None else s.filter(pl.col(UNIT).is_in(ids))
+                    if sub.filter(pl.col("cohort") > 0).height == 0 or sub.filter(pl.col("cohort") == 0).height == 0:
                         blocks += [head, "  not estimable: no treated or no control cells", ""]
                         continue
-                    sm = Sample(s, weighting=run.weighting.of(population),
-                                with_dose=comparison in run.dose_comparisons, covariates=covariates,
-                                population=population)
-                    new, new_tests, errors = estimate_sample(sm, plan, opt)
+                    with step(f"did: {measure} {population} {comparison}" + (f" {subset}" if subset else "")):
+                        sm = Sample(sub, weighting=run.weighting.of(population),
+                                    with_dose=comparison in run.dose_comparisons, covariates=covariates,
+                                    population=population)
+                        new, new_tests, errors = estimate_sample(sm, plan, opt)
                     new = [{**key, **r} for r in new]
                     clusters = dict(n_clusters_treated=sm.clusters(pl.col("cohort") > 0),
                                     n_clusters_control=sm.control_clusters)
                     new_tests = [{**key, **t, **clusters} for t in new_tests]
-                    sensitivity += [{**key, **r} for r in sm.sensitivity]
+                    if subset is None:  # HonestDiD and Goodman-Bacon of the full comparisons only
+                        sensitivity += [dict(measure=measure, population=population, comparison=comparison, **r)
+                                        for r in sm.sensitivity]
+                        bacon += [{**key, **r} for r in sm.bacon]
                     rows += new
                     tests += new_tests
-                    blocks += _summary_block(head, new, new_tests, errors + sm.notes, no_start, plan)
+                    blocks += summary_block(head, new, new_tests, errors + sm.notes, no_start if ids is None else 0,
+                                            plan)
     family = [r for r in rows if _is_headline(r) and r["p_value"] is not None]
     for r, p in zip(family, _adjusted_p([r["p_value"] for r in family], plan), strict=True):
         r["p_adjusted"] = p
@@ -486,26 +490,34 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
         reasons = check_estimate(min(r["n_clusters_treated"], r["n_clusters_control"]), r["n_obs"], rules)
         if reasons:
             cell = ";".join(f"{k}={r[k]}" for k in ("estimator", "measure", "population", "comparison", "term",
-                                                     "event_time", "cohort", "time") if r[k] is not None)
+                                                     "event_time", "cohort", "time", "subset") if r.get(k) is not None)
             report_rows.append(("did_estimates", cell, "min_clusters", "; ".join(reasons)))
         else:
             keep.append(r)
     for t in tests:  # a test on too few clusters says as much as an estimate would: withheld the same way
         if check_estimate(min(t["n_clusters_treated"], t["n_clusters_control"]), 10**9, rules):
-            cell = ";".join(f"{k}={t[k]}" for k in ("test", "measure", "population", "comparison"))
+            cell = ";".join(f"{k}={t[k]}" for k in ("test", "measure", "population", "comparison", "subset")
+                            if t.get(k) is not None)
             report_rows.append(("did_tests", cell, "min_clusters", "fewer clusters than the rules allow"))
             t.update(statistic=None, p_value=None)
+    for b in bacon:  # a 2x2 rests on its two cohorts: withheld (weight kept) below the rule
+        if check_estimate(min(b["n_clusters_treated"], b["n_clusters_control"]), b["n_obs"], rules):
+            cell = ";".join(f"{k}={b[k]}" for k in ("measure", "population", "comparison", "type", "treated",
+                                                     "control"))
+            report_rows.append(("did_bacon", cell, "min_clusters", "fewer clusters than the rules allow"))
+            b["estimate"] = None
     sens_keys = {(r["measure"], r["population"], r["comparison"]) for r in keep}
     sensitivity = [r for r in sensitivity if (r["measure"], r["population"], r["comparison"]) in sens_keys]
     report = pl.DataFrame(report_rows, schema=list(REPORT_COLUMNS), orient="row") if report_rows else \
         pl.DataFrame(schema={c: pl.String for c in REPORT_COLUMNS})
-    summary = _summary_head(plan, bootstrap, seed, rules.describe()) + blocks + [
+    summary = summary_head(plan, bootstrap, seed, rules.describe(), split_lines) + blocks + [
         f"{len(report_rows)} estimates left out by the minimum-cluster rule (see disclosure_report.csv)."]
     with staged_dir(out) as tmp:
         d = tmp / "did"
         d.mkdir()
         stamp(frame(keep, SCHEMA), rules).write_csv(d / "estimates.csv")
         frame(tests, TEST_SCHEMA).write_csv(d / "tests.csv")
+        frame(bacon, BACON_SCHEMA).select(BACON_COLUMNS).write_csv(d / "bacon.csv")
         pl.DataFrame(sensitivity, schema=dict.fromkeys(SENSITIVITY_COLUMNS, pl.Float64) | {
             c: pl.String for c in ("estimator", "measure", "population", "comparison", "method")} | {
             "event_time": pl.Int64}, orient="row").select(SENSITIVITY_COLUMNS).write_csv(d / "sensitivity.csv") \
@@ -513,55 +525,3 @@ def run_did(out: str | Path, *, bootstrap: int = 999, seed: int = 1, config: str
                 d / "sensitivity.csv")
         append_report(report, d / "disclosure_report.csv")  # public: "withheld"; reasons in did/internal/
         (d / "summary.txt").write_text("\n".join(summary) + "\n", encoding="utf-8")
-
-
-def _summary_head(plan: DidPlan, bootstrap: int, seed: int, disclosure: str) -> list[str]:
-    run, a = plan.run, plan.att_gt
-    mt = plan.multiple_testing
-    return [
-        f"socialmix did: difference-in-differences of {', '.join(run.comparisons)} vs {run.control_group}",
-        f"clusters: {run.cluster}; CRV1 with (N-1)/(N-K)*G/(G-1) (pyfixest default), t(G-1) p-values and "
-        f"pointwise 95 % intervals; att_gt: {a.control} controls, {a.base_period} base period, normal pointwise "
-        f"intervals, {bootstrap} {a.multiplier} multiplier-bootstrap draws (seed {seed}) for the uniform bands "
-        f"cb_low/cb_high; disclosure: {disclosure}",
-        f"p_ri (att_gt simple): {plan.randomization.permutations} re-dealings of the cohorts among the clusters "
-        f"(seed {plan.randomization.seed}); p_wild: "
-        + (f"wild cluster restricted bootstrap, B = {plan.wild.B}, {plan.wild.weights} weights"
-           if plan.wild.enabled else "not computed ([wild] enabled = false)")
-        + "; p_adjusted: "
-        + (f"family {mt.family!r} (att_gt simple of every measure x population x comparison), method {mt.method}"
-           if mt.enabled else "not computed ([multiple_testing] enabled = false)"),
-        f"* = the row rests on fewer than {run.few_clusters} treated clusters: CRV1 and the clustered "
-        "influence-function SE over-reject there (MacKinnon & Webb 2017); read p_ri / p_wild.",
-        "pre-trend tests (also in tests.csv): the att_gt pre-period chi2 p-value over-rejects when cohorts hold "
-        "few afdelinger; use its randomization p and the event-study F test with binned leads (docs/did.md).",
-        "sensitivity.csv: HonestDiD robust 95 % intervals of the event-study effect at e = "
-        f"{plan.sensitivity.event_time} ({', '.join(plan.sensitivity.methods)}; populations "
-        f"{', '.join(plan.sensitivity.populations)})" if plan.sensitivity.enabled else "sensitivity: not computed",
-        "goodman-bacon: the 2x2 comparisons behind the unweighted TWFE effect of each balanced stock panel", ""]
-
-
-def _fmt(x: float | None, spec: str) -> str:
-    return "-" if x is None else format(x, spec)
-
-
-def _summary_block(head: str, rows: Rows, tests: Rows, errors: list[str], no_start: int,
-                   plan: DidPlan) -> list[str]:
-    lines = [head]
-    if no_start:
-        lines.append(f"  {no_start} treated afdelinger without TOOL_START left out")
-    for r in rows:
-        if (r["estimator"], r["term"]) in {("twfe", "treat_post"), ("att_gt", "simple"), ("dose", "dose")}:
-            few = "*" if r["n_clusters_treated"] < plan.run.few_clusters else " "
-            p_extra = "".join(f", {k} {_fmt(r[k], '.3f')}" for k in ("p_ri", "p_wild", "p_adjusted")
-                              if r[k] is not None)
-            lines.append(f" {few}{r['estimator']:<12} {r['term']:<12} {_fmt(r['estimate'], ' .4f')} "
-                         f"(se {_fmt(r['se'], '.4f')}) [{_fmt(r['ci_low'], ' .4f')}, {_fmt(r['ci_high'], ' .4f')}]"
-                         f" p {_fmt(r['p_value'], '.3f')}{p_extra}; afdelinger {r['n_units']}, person-years "
-                         f"{r['n_obs']}, clusters {r['n_clusters_treated']} treated / {r['n_clusters_control']} "
-                         "control")
-    for t in tests:
-        stat = f"F({t['df']}, {t['df2']})" if t["test"].endswith("_pretrend") else f"chi2({t['df']})"
-        extra = f" over {t['df2']} re-dealings of the cohorts" if t["test"].endswith("randomization") else ""
-        lines.append(f"  {t['test']}: {stat} = {_fmt(t['statistic'], '.3f')}, p = {_fmt(t['p_value'], '.4f')}{extra}")
-    return lines + [e if e.startswith("  ") else f"  {e}" for e in errors] + [""]

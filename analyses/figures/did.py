@@ -30,8 +30,32 @@ EVENT_TERMS = (("event_study", "event"), ("att_gt", "dynamic"), ("sun_abraham", 
 # (analyses.did.run: Sun-Abraham writes event-time effects only)
 HEADLINE_TERMS = (("twfe", None), ("att_gt", "simple"))
 FEW_CLUSTERS = 10  # analyses/did/did.toml [run] few_clusters: hollow markers below this many treated clusters
-FEW_NOTE = {"en": f"Hollow markers: fewer than {FEW_CLUSTERS} treated clusters (CRV1 over-rejects; see p_ri).",
-            "da": f"Åbne markører: færre end {FEW_CLUSTERS} behandlede klynger (CRV1 afviser for ofte; se p_ri)."}
+FEW_NOTE = {"en": "Hollow markers: fewer than {n} treated clusters (clustered SEs over-reject; see p_ri / p_wild).",
+            "da": "Åbne markører: færre end {n} behandlede klynger (klyngekorrigerede standardfejl afviser for ofte; "
+                  "se p_ri / p_wild)."}
+
+
+def few_note(lang: str, n: int) -> str:
+    """The figure note explaining hollow markers."""
+    return FEW_NOTE.get(lang, FEW_NOTE["en"]).format(n=n)
+
+
+def few_mask(rows: pl.DataFrame, few_clusters: int) -> np.ndarray:
+    """True for rows resting on fewer than ``few_clusters`` treated clusters (unknown count: not marked)."""
+    if "n_clusters_treated" not in rows.columns:
+        return np.zeros(rows.height, dtype=bool)
+    n = rows["n_clusters_treated"].cast(pl.Int64, strict=False)
+    return (n < few_clusters).fill_null(False).to_numpy()
+
+
+def mark_few(ax: Any, x: np.ndarray, y: np.ndarray, few: np.ndarray, *, marker: str, color: str, gid: str,
+             markersize: float | None = None) -> bool:
+    """Redraw the few-cluster points hollow (gid ``<gid>:few_clusters``); True when any was drawn."""
+    if not few.any():
+        return False
+    ax.plot(x[few], y[few], linestyle="none", marker=marker, color=color, markerfacecolor="white",
+            gid=f"{gid}:few_clusters", **({} if markersize is None else {"markersize": markersize}))
+    return True
 
 
 def uniform_columns(est: pl.DataFrame) -> tuple[str, str] | None:
@@ -108,7 +132,8 @@ def event_limits(rows: pl.DataFrame, window: tuple[int, int] | None, k: float = 
 
 
 def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, style: dict[str, Any],
-                 lang: str = "en", window: tuple[int, int] | None = None) -> Figure:
+                 lang: str = "en", window: tuple[int, int] | None = None, few_clusters: int = FEW_CLUSTERS
+                 ) -> Figure:
     """Event-study estimates by event time, one panel per comparison (treated group vs neither).
 
     One window for every estimator: the event study's binned window
@@ -117,7 +142,8 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
     In each panel every estimator is a series of points (gid = estimator),
     dodged sideways so the intervals do not overlap; the y axis is scaled by
     :func:`event_limits`, and bars cut at its edge get an open triangle there
-    (gid ``<estimator>:clipped``).
+    (gid ``<estimator>:clipped``). Points resting on fewer than ``few_clusters``
+    treated clusters are hollow (gid ``<estimator>:few_clusters``).
     """
     lab = st.labels(style, lang)
     if window is None:
@@ -132,7 +158,7 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
     k = st.scale(kind)
     y0, y1 = event_limits(rows, window, k) if rows.height else (-1.0, 1.0)
     width = 0.5 / max(len(ests), 1)
-    any_uniform = any_clipped = False
+    any_uniform = any_clipped = any_few = False
     for ax, comp in zip(flat, comps, strict=False):
         for i, e in enumerate(ests):
             r = rows.filter((pl.col("comparison") == comp) & (pl.col("estimator") == e)).sort("event_time")
@@ -152,6 +178,8 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
             ax.vlines(x, p_lo, p_hi, color=es["color"], linewidth=2.2, gid=f"{e}:pointwise")
             ax.plot(x, y, linestyle="none", marker=es["marker"], color=es["color"], markersize=4.5,
                     label=lab["estimators"].get(e, e), gid=e)
+            any_few |= mark_few(ax, x, y, few_mask(r, few_clusters), marker=es["marker"], color=es["color"], gid=e,
+                                markersize=4.5)
             low = np.fmin(p_lo, u_lo) < y0
             high = np.fmax(p_hi, u_hi) > y1
             if low.any() or high.any():
@@ -180,7 +208,8 @@ def event_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str,
     bands = lab["pointwise"] + (f"; {lab['uniform']}" if any_uniform else "")
     bins = (lab["event_bins"].format(lo=st.number(window[0], 0, lang=lang), hi=st.number(window[1], 0, lang=lang))
             if window is not None and "event_study" in ests else "")
-    st.add_note(fig, [bands, bins, lab["event_clipped"] if any_clipped else "", lab["source"]])
+    st.add_note(fig, [bands, bins, lab["event_clipped"] if any_clipped else "",
+                      few_note(lang, few_clusters) if any_few else "", lab["source"]])
     return fig
 
 
@@ -197,8 +226,8 @@ def headline_rows(est: pl.DataFrame) -> pl.DataFrame:
     return intervals(est.filter(keep))
 
 
-def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[str, Any], lang: str = "en"
-                    ) -> Figure:
+def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[str, Any], lang: str = "en",
+                    few_clusters: int = FEW_CLUSTERS) -> Figure:
     """Forest plot of the overall effects of one measure: a panel per population, a row per comparison.
 
     One marker per estimator (gid = estimator) with its pointwise 95% bar.
@@ -228,12 +257,7 @@ def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[s
             ax.hlines(y, lo, hi, color=es["color"], linewidth=2.0, gid=f"{e}:pointwise")
             ax.plot(v, y, linestyle="none", marker=es["marker"], color=es["color"],
                     label=lab["estimators"].get(e, e), gid=e)
-            if "n_clusters_treated" in r.columns:
-                few = (r["n_clusters_treated"].cast(pl.Int64, strict=False) < FEW_CLUSTERS).fill_null(False).to_numpy()
-                if few.any():
-                    any_few = True
-                    ax.plot(v[few], y[few], linestyle="none", marker=es["marker"], color=es["color"],
-                            markerfacecolor="white", gid=f"{e}:few_clusters")
+            any_few |= mark_few(ax, v, y, few_mask(r, few_clusters), marker=es["marker"], color=es["color"], gid=e)
         ax.axvline(0, color="#000000", linewidth=0.7)
         ax.set_yticks([ypos[c] for c in comps])
         ax.set_yticklabels([lab["groups"].get(c, c) for c in comps], fontsize="small")
@@ -248,7 +272,7 @@ def headline_figure(est: pl.DataFrame, *, measure: str, kind: str, style: dict[s
     fig.suptitle(lab["did_title"].format(measure=name), x=0.01, ha="left", fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
     st.grid_legend(lax, handles, names, ncols=len(names))
-    st.add_note(fig, [lab["did_note"], lab["pointwise"]] + ([FEW_NOTE.get(lang, FEW_NOTE["en"])] if any_few else [])
+    st.add_note(fig, [lab["did_note"], lab["pointwise"]] + ([few_note(lang, few_clusters)] if any_few else [])
                 + [lab["source"]])
     return fig
 
@@ -265,14 +289,15 @@ def dose_label(term: str, lab: dict[str, Any], lang: str) -> str:
 
 
 def dose_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, style: dict[str, Any],
-                lang: str = "en") -> Figure:
+                lang: str = "en", few_clusters: int = FEW_CLUSTERS) -> Figure:
     """Dose-response: the linear slope and the bin effects in two panels, each on its own y axis.
 
     The slope (effect of going from 0 to 100 % flexible letting) and the bin
     effects (each bin vs no flexible letting) are different quantities, so
     they never share an axis: left panel the slope, one point per comparison;
     right panel the bins, dodged by comparison (gid = comparison in both),
-    with pointwise 95 % bars. A panel is left out when its terms are absent.
+    with pointwise 95 % bars. A panel is left out when its terms are absent. Points resting on fewer than
+    ``few_clusters`` treated clusters are hollow (gid ``<comparison>:few_clusters``).
     """
     lab = st.labels(style, lang)
     rows = intervals(est.filter((pl.col("estimator") == "dose") & (pl.col("measure") == measure)
@@ -289,6 +314,7 @@ def dose_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, 
     lax.axis("off")
     k = st.scale(kind)
     width = 0.5 / max(len(comps), 1)
+    any_few = False
     for ax, (part, is_slope) in zip(axes, parts, strict=False):
         terms = list(dict.fromkeys(part["term"].to_list()))
         pos = {c: j for j, c in enumerate(comps)} if is_slope else {t: j for j, t in enumerate(terms)}
@@ -306,6 +332,7 @@ def dose_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, 
             ax.vlines(xs, lo, hi, color=gs_["color"], linewidth=2.0, gid=f"{c}:pointwise")
             ax.plot(xs, v, linestyle="none", marker=gs_["marker"], color=gs_["color"],
                     label=lab["groups"].get(c, c), gid=c)
+            any_few |= mark_few(ax, xs, v, few_mask(r, few_clusters), marker=gs_["marker"], color=gs_["color"], gid=c)
         ax.axhline(0, color="#000000", linewidth=0.7)
         st.value_axis(ax, kind, lang, lab, change=True)
         if is_slope:
@@ -325,5 +352,5 @@ def dose_figure(est: pl.DataFrame, *, measure: str, population: str, kind: str, 
                  x=0.01, ha="left", fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
     st.grid_legend(lax, handles, names, ncols=min(2, max(len(names), 1)))  # group names are long
-    st.add_note(fig, [lab["pointwise"], lab["source"]])
+    st.add_note(fig, [lab["pointwise"], few_note(lang, few_clusters) if any_few else "", lab["source"]])
     return fig

@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from analyses.figures import areas as fa
+from analyses.figures import bacon as fb
 from analyses.figures import did as fd
 from analyses.figures import flows as ff
 from analyses.figures import sensitivity as fsens
@@ -160,28 +161,32 @@ def _did_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
     est = tb.read_table(out, tb.ESTIMATES, required=tb.ESTIMATE_COLUMNS)
     if est is None:
         return []
+    est = tb.full_comparisons(est)
     lab = st.labels(style, lang)
     est = est.with_columns(pl.col("term").cast(pl.String), pl.col("estimate").cast(pl.Float64))
     measures = _ordered(est["measure"].to_list())
     kinds = {m: tb.measure_kind(style, m) for m in measures}
     names = {m: lab["measures"].get(m, m.replace("_", " ")) for m in measures}
     pairs = [(m, p) for m in measures for p in POPULATIONS]
-    window = tuple(tb.did_config(out)["event_study"]["window"])
+    conf = tb.did_config(out)
+    window = tuple(conf["event_study"]["window"])
+    few = int(conf.get("run", {}).get("few_clusters", fd.FEW_CLUSTERS))  # hollow markers below this
     specs = [Spec(f"fig_did_{m}", lab["did_title"].format(measure=names[m]), tb.ESTIMATES,
-                  lambda m=m: fd.headline_figure(est, measure=m, kind=kinds[m], style=style, lang=lang))
+                  lambda m=m: fd.headline_figure(est, measure=m, kind=kinds[m], style=style, lang=lang,
+                                                       few_clusters=few))
              for m in measures if fd.headline_rows(est.filter(pl.col("measure") == m)).height]
     specs += [Spec(f"fig_event_{m}_{p}", lab["event_title"].format(measure=names[m],
                                                                    population=lab["populations"].get(p, p)),
                    tb.ESTIMATES,
                    lambda m=m, p=p: fd.event_figure(est, measure=m, population=p, kind=kinds[m], style=style,
-                                                    lang=lang, window=window))
+                                                    lang=lang, window=window, few_clusters=few))
               for m, p in pairs if fd.event_rows(est, measure=m, population=p, window=window).height]
     dose = est.filter(pl.col("estimator") == "dose")
     specs += [Spec(f"fig_dose_{m}_{p}", lab["dose_title"].format(measure=names[m],
                                                                  population=lab["populations"].get(p, p)),
                    tb.ESTIMATES,
                    lambda m=m, p=p: fd.dose_figure(est, measure=m, population=p, kind=kinds[m], style=style,
-                                                   lang=lang))
+                                                   lang=lang, few_clusters=few))
               for m, p in pairs if dose.filter((pl.col("measure") == m) & (pl.col("population") == p)).height]
     return specs
 
@@ -234,6 +239,28 @@ def _sensitivity_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec
     return specs
 
 
+def _bacon_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """One Goodman-Bacon figure per headline measure (did.toml [run] measures) and population in did/bacon.csv."""
+    path = out / "did" / "bacon.csv"
+    if not path.is_file():
+        return []
+    bacon = pl.read_csv(path, infer_schema_length=None)
+    if not bacon.height:
+        return []
+    lab = st.labels(style, lang)
+    specs = []
+    for m in _ordered(bacon["measure"].to_list()):
+        for pop in [p for p in POPULATIONS if bacon.filter((pl.col("measure") == m)
+                                                           & (pl.col("population") == p)).height]:
+            kind = tb.measure_kind(style, m)
+            title = lab["bacon"]["title"].format(measure=lab["measures"].get(m, m),
+                                                 population=lab["populations"].get(pop, pop))
+            specs.append(Spec(f"fig_bacon_{m}_{pop}", title, "did/bacon",
+                              lambda m=m, pop=pop, kind=kind: fb.bacon_figure(bacon, measure=m, population=pop,
+                                                                              kind=kind, style=style, lang=lang)))
+    return specs
+
+
 def with_data_source(style: dict[str, Any], out: str | Path) -> dict[str, Any]:
     """The style with the note's source line saying "synthetic" when OUT was built from synthetic registers."""
     if not tb.synthetic_source(out):
@@ -258,7 +285,8 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
     style = with_data_source(style or st.load_style(), out)
     main, extra = _measure_specs(out, style, lang)
     return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _area_specs(
-        out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang)
+        out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang) + _bacon_specs(
+        out, style, lang)
 
 
 def png_bytes(fig: Figure, dpi: float) -> bytes:

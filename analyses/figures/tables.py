@@ -33,6 +33,16 @@ ESTIMATE_COLUMNS = ("estimator", "measure", "population", "comparison", "term", 
                     "ci_low", "ci_high")
 
 
+def full_comparisons(est: pl.DataFrame) -> pl.DataFrame:
+    """The estimates of the full comparisons: rows of a did.toml ``[split]`` subset (``subset`` set) left out.
+
+    The figures and the report's headline table show the full comparisons; the subsets are in estimates.csv.
+    """
+    if "subset" not in est.columns:
+        return est
+    return est.filter(pl.col("subset").is_null() | (pl.col("subset").cast(pl.String) == ""))
+
+
 def read_table(out: str | Path, rel: str, *, required: tuple[str, ...] = (), optional: bool = True
                ) -> pl.DataFrame | None:
     """Read ``OUT/rel`` (parquet or csv); None with a log line if it is absent and optional."""
