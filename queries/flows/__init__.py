@@ -118,7 +118,24 @@ def flow_tables(out: str | Path, *, measures: Mapping[str, Measure] | None = Non
             block = []
         if item is None:
             break
+    needed = ["decomposition", "trajectory_stats", "family_cohorts"]
+    if rules is not None:
+        needed += ["decomposition_magnitude", "trajectories_magnitude"]
+    if not all(parts.get(n) for n in needed):
+        # a history too short for some table (one year; horizons longer than it): the empty table, as computed
+        empty: dict[str, list[pl.DataFrame]] = defaultdict(list)
+        last = [max(frames)] if frames else []
+        _block_tables(empty, frames or {y1: _empty_frame(out, reg)}, last or [y1], groups, reg, cfg, fam_cfg, comp,
+                      horizons, first=first if first is not None else y1, y1=y1, y2=y2, rules=rules, force=True)
+        for name, rows in empty.items():
+            if not parts.get(name):
+                parts[name] = rows
     return _assemble(parts, groups, fam_cfg, rules=rules)
+
+
+def _empty_frame(out: Path, reg: Mapping[str, Measure]) -> pl.DataFrame:
+    """The sub-panel of no person (its columns and types), for the empty tables."""
+    return next(year_frames(out, reg))[1].clear()
 
 
 def _window(frames: Mapping[int, pl.DataFrame], lo: int, hi: int) -> pl.DataFrame:
@@ -127,12 +144,15 @@ def _window(frames: Mapping[int, pl.DataFrame], lo: int, hi: int) -> pl.DataFram
 
 def _block_tables(parts: dict[str, list[pl.DataFrame]], frames: Mapping[int, pl.DataFrame], block: list[int],
                   groups: pl.DataFrame, reg: Mapping[str, Measure], cfg: dict, fam_cfg: dict, comp: Mapping[str, Any],
-                  horizons: Mapping[str, list[int]], *, first: int, y1: int, y2: int, rules: Rules | None) -> None:
-    """The rows of every flow table dated in the record years ``block`` (appended to ``parts``)."""
+                  horizons: Mapping[str, list[int]], *, first: int, y1: int, y2: int, rules: Rules | None,
+                  force: bool = False) -> None:
+    """The rows of every flow table dated in the record years ``block`` (appended to ``parts``).
+
+    ``force``: compute each table even when no row can be dated in the block (its empty frame)."""
     a, b = block[0], block[-1]
     g = groups.lazy()
     lo = max(first, a - 1)  # pairs of years lo < t <= b
-    if lo < min(b, y2):
+    if force or lo < min(b, y2):
         with step(f"flows: person-year pairs {a}-{b}"):
             pr = pairs(_window(frames, lo, b).lazy(), first_year=lo, last_year=min(b, y2)).collect().lazy()
         with step(f"flows: decomposition, retention, tenure, destinations {a}-{b}"):
@@ -149,14 +169,14 @@ def _block_tables(parts: dict[str, list[pl.DataFrame]], frames: Mapping[int, pl.
         del pr
     with step(f"flows: trajectories, cohorts {a}-{b}"):
         for k in horizons["trajectories"]:  # baseline years b0 with b0 + k in the block
-            if max(y1, a - k) <= min(b, y2) - k:
+            if force or max(y1, a - k) <= min(b, y2) - k:
                 fu = follow_up(_window(frames, a - k, b).lazy(), horizons=[k], y1=max(y1, a - k),
                                y2=min(b, y2)).collect().lazy()
                 parts["trajectory_stats"].append(trajectory_stats(fu, g, reg).collect())
                 if rules is not None:
                     parts["trajectories_magnitude"].append(trajectory_magnitude(fu, g, reg, rules=rules).collect())
         for k in horizons["cohorts"]:  # cohorts of years t > first with t + k in the block
-            if max(first + 1, a - k) <= min(b, y2) - k:
+            if force or max(first + 1, a - k) <= min(b, y2) - k:
                 one = {**fam_cfg, "cohorts": {**fam_cfg["cohorts"], "horizons": [k]}}
                 parts["family_cohorts"].append(family_cohorts(_window(frames, a - k, b), groups, comp, one,
                                                               first_year=max(first, a - k - 1), last_year=min(b, y2)))
