@@ -34,7 +34,14 @@ class Measurement:
 
 @contextlib.contextmanager
 def heavy_lock() -> Iterator[None]:
-    """Serialise whole-population jobs across processes (and across helpers)."""
+    """Serialise whole-population jobs across processes (and across helpers).
+
+    A run of several benchmarks that already holds the lock (``flock`` around
+    them) sets ``SOCIALMIX_HEAVY_LOCK_HELD=1``: taking it again would wait for itself.
+    """
+    if os.environ.get("SOCIALMIX_HEAVY_LOCK_HELD") == "1":
+        yield
+        return
     with open(LOCK, "w") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:

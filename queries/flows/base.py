@@ -9,7 +9,7 @@ tables.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import polars as pl
 
 from panel.config import load_config
 from panel.errors import InputError
-from panel.schema import household_parameters, scan_afdelinger, scan_panel
+from panel.schema import household_parameters, record_years, scan_afdelinger, scan_panel
 from queries.aggregate import sum_columns
 from queries.household import add_household_columns, composition_config, household_columns, household_key
 from queries.populations import group_membership
@@ -38,8 +38,15 @@ def panel_years(out: Path) -> tuple[int, int]:
     return int(lo), int(hi)
 
 
+def study_persons(panel: pl.LazyFrame) -> pl.LazyFrame:
+    """``person_id`` of everyone ever in a study afdeling (small: collected by one streaming pass)."""
+    ever = panel.filter(pl.col("helhedsplan_id").is_not_null()).select("person_id").unique()
+    return ever.collect(engine="streaming").lazy()
+
+
 def subpanel(panel: pl.LazyFrame, measures: Mapping[str, Measure], *,
-             config: Mapping[str, Any] | None = None, composition: Mapping[str, Any] | None = None) -> pl.LazyFrame:
+             config: Mapping[str, Any] | None = None, composition: Mapping[str, Any] | None = None,
+             ever: pl.LazyFrame | None = None) -> pl.LazyFrame:
     """Every person-year (base year included) of persons ever in a study afdeling, narrowed.
 
     The household columns are the panel's, as built (``composition`` None:
@@ -47,7 +54,9 @@ def subpanel(panel: pl.LazyFrame, measures: Mapping[str, Measure], *,
     build wrote them is counted with ``composition``
     (:func:`queries.household.add_household_columns`), which needs whole
     households, so on every person sharing a household-year with such a
-    person before the cut. Columns: ``person_id,
+    person before the cut. ``ever``: the persons to keep (:func:`study_persons`
+    of the whole panel; default: of ``panel``), so that ``panel`` may be one
+    year of it. Columns: ``person_id,
     year, afd, study, age, socio, kom, hh, rs, kids, y_<measure>...`` where
     ``rs`` marks a resource-strong household and ``kids`` one with children
     (registry definitions), and ``y_<m>`` is the measure's contribution (null
@@ -55,8 +64,8 @@ def subpanel(panel: pl.LazyFrame, measures: Mapping[str, Measure], *,
     """
     keyed = panel.with_columns(household_key())
     # the two key sets are small: materialise them so each pass over the panel streams
-    ever = panel.filter(pl.col("helhedsplan_id").is_not_null()).select("person_id").unique()
-    ever = ever.collect(engine="streaming").lazy()
+    if ever is None:
+        ever = study_persons(panel)
     if composition is None:
         with_hh = household_columns(keyed.join(ever, on="person_id", how="semi"), config=config)
     else:
@@ -109,6 +118,51 @@ def with_spells(sub: pl.LazyFrame) -> pl.LazyFrame:
         )
         .drop("_spell")
     )
+
+
+def carry_spells(cur: pl.DataFrame, prev: pl.DataFrame | None) -> pl.DataFrame:
+    """:func:`with_spells` one year at a time: add ``spell_start`` to the rows of year t from those of t-1.
+
+    ``prev`` holds the sub-panel rows of year t-1 with their ``spell_start``
+    (None when t-1 is not observed). A stay goes on when the person lived in
+    the same afdeling at 31 Dec t-1; else it starts at t. The only state
+    carried across years is one integer per person.
+
+    Examples
+    --------
+    >>> y1 = carry_spells(pl.DataFrame({"person_id": [1, 2], "year": [1, 1], "afd": ["a", "a"]}), None)
+    >>> y2 = pl.DataFrame({"person_id": [1, 2, 3], "year": [2, 2, 2], "afd": ["a", "b", None]})
+    >>> carry_spells(y2, y1)["spell_start"].to_list()
+    [1, 2, None]
+    """
+    here = pl.col("afd").is_not_null()
+    if prev is None:
+        return cur.with_columns(spell_start=pl.when(here).then(pl.col("year")))
+    before = prev.filter(pl.col("afd").is_not_null()).select("person_id", _afd="afd", _start="spell_start")
+    return (cur.join(before, on="person_id", how="left")
+            .with_columns(spell_start=pl.when(here & (pl.col("afd") == pl.col("_afd"))).then(pl.col("_start"))
+                          .when(here).then(pl.col("year")))
+            .drop("_afd", "_start"))
+
+
+def year_frames(out: Path, measures: Mapping[str, Measure], *, config: Mapping[str, Any] | None = None
+                ) -> Iterator[tuple[int, pl.DataFrame]]:
+    """The sub-panel of :func:`load_frames` (with spells) one record year at a time, base year first.
+
+    Only one year of the panel is read at a time; what crosses years is the
+    set of persons ever in a study afdeling and the spell start of each.
+    """
+    built = household_parameters(out) is not None  # the build wrote the household composition: read it
+    panel = scan_panel(out, include_base=True)
+    ever = study_persons(panel)
+    prev: pl.DataFrame | None = None
+    for year in record_years(out, include_base=True):
+        rows = subpanel(panel.filter(pl.col("year") == year), measures, config=config, ever=ever,
+                        composition=None if built else composition_config(out)).collect()
+        rows = carry_spells(rows, prev if prev is not None and prev.height and int(prev["year"][0]) == year - 1
+                            else None)
+        yield year, rows
+        prev = rows
 
 
 def add_group_rows(afd_counts: pl.LazyFrame, groups: pl.LazyFrame, keys: list[str], sums: list[str]) -> pl.LazyFrame:

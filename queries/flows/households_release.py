@@ -15,26 +15,9 @@ import polars as pl
 
 from panel.progress import step
 from queries.disclosure import Rules, write_released
-from queries.flows.displacement import displacement, protect_displacement
-from queries.flows.families import family_cohorts, family_households, load_family_config, unit_relations
+from queries.flows.displacement import protect_displacement
+from queries.flows.families import unit_relations
 from queries.flows.families_release import protect_family_cohorts, protect_family_households
-from queries.household import composition_config
-from queries.registry import Measure
-
-
-def household_tables(out: str | Path, sub: pl.DataFrame, pairs: pl.LazyFrame, groups: pl.DataFrame,
-                     measures: Mapping[str, Measure], flow_cfg: dict, *, first_year: int, last_year: int,
-                     rules: Rules | None = None, config: str | Path | None = None) -> dict[str, Any]:
-    """The UNPROTECTED household tables (keys ``family_households``, ``family_cohorts``, ``displacement``)."""
-    cfg = load_family_config(config)
-    comp = composition_config(out)
-    with step("flows: resource-strong families, cohorts, displacement"):
-        return {
-            "family_config": cfg,
-            "family_households": family_households(pairs, groups, comp, cfg, flow_cfg),
-            "family_cohorts": family_cohorts(sub, groups, comp, cfg, first_year=first_year, last_year=last_year),
-            "displacement": displacement(pairs, groups, measures, rules=rules),
-        }
 
 
 def write_household_tables(tabs: Mapping[str, Any], dest: Path, flags: pl.DataFrame | None, flow_cfg: dict, *,

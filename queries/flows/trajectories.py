@@ -60,10 +60,11 @@ def trajectory_stats(fu: pl.LazyFrame, groups: pl.LazyFrame, measures: Mapping[s
         if m.kind == "share":
             parts |= {"gained": (pl.col("yb") == 0) & (pl.col("yk") == 1),
                       "lost": (pl.col("yb") == 1) & (pl.col("yk") == 0)}
+        add = (lambda e: e.sum()) if m.kind == "share" else fsum  # 0/1 values: a plain sum is exact in any order
         for transition, cond in parts.items():
             aggs.append(counted.filter(cond).group_by("unit", "baseline_year", "horizon", "status", "measure")
-                        .agg(pl.len().cast(pl.Int64).alias("n"), fsum(pl.col("yb")).alias("s_base"),
-                             fsum(pl.col("yk")).alias("s_follow"))
+                        .agg(pl.len().cast(pl.Int64).alias("n"), add(pl.col("yb")).alias("s_base"),
+                             add(pl.col("yk")).alias("s_follow"))
                         .with_columns(pl.lit(transition).alias("transition")))
     return add_group_rows(pl.concat(aggs), groups, keys, ["n", "s_base", "s_follow"])
 
