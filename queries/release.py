@@ -7,7 +7,8 @@ of them at once (:func:`release_relations`):
 * each group = the sum of its study afdelinger;
 * ``any_tool`` = ``anvisning_only`` + ``fleksibel_only`` + ``both``;
 * comparison ``study`` = ``any_tool`` + ``neither``;
-* comparison ``population`` (stock) = the sum of the municipal cells.
+* comparison ``population`` (stock) = the sum of the municipal cells;
+* an area whose afdelinger are all study afdelinger = their sum (:mod:`queries.area_release`).
 
 ``sector`` = study + non-study afdelinger, and a municipality = its
 afdelinger + residents outside public housing: non-study afdelinger and
@@ -15,7 +16,7 @@ non-public residents are never published, so these hold no information
 about a single published cell and need no relation.
 
 Published tables (all through :func:`queries.disclosure.protect`):
-``measures`` (levels afdeling, for study afdelinger only, and group),
+``measures`` (levels afdeling, for study afdelinger only, group and area),
 ``comparison`` (series study / sector / population), ``municipal_gap``
 (afdeling value minus the municipal stock value).
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import polars as pl
 
 from panel.schema import TOOL_PARTS
+from queries.area_release import area_relations, withhold_open_areas
 from queries.disclosure import Relation, Rules, empty_report, protect
 from queries.populations import group_membership
 
@@ -49,7 +51,7 @@ def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]
     if kom_units:
         rels.append(Relation(total={"level": "comparison", "unit": "population"},
                              parts=[{"level": "kom", "unit": k} for k in kom_units], name="municipalities"))
-    return rels
+    return rels + area_relations(afd)
 
 
 def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -58,6 +60,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> 
     # sorted: ties in the choice of complementary cells follow table order, so a fixed order makes
     # the suppression pattern reproducible (group_by output order is not)
     published = cells.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study.implode())).sort(KEY)
+    published = withhold_open_areas(published, afd, rules)
     kom_units = published.filter(pl.col("level") == "kom")["unit"].unique().sort().to_list()
     released, report = protect(published, rules=rules, key=KEY, relations=release_relations(afd, kom_units),
                                name="measures")
@@ -69,7 +72,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> 
 def split(released: pl.DataFrame, afd: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The published tables: ``measures``, ``comparison``, ``municipal_gap``."""
     order = ["unit", "year", "population", "measure"]
-    measures = (released.filter(pl.col("level").is_in(["afdeling", "group"])).select(MEASURE_COLUMNS)
+    measures = (released.filter(pl.col("level").is_in(["afdeling", "group", "area"])).select(MEASURE_COLUMNS)
                 .sort(["level", *order]))
     comparison = (released.filter(pl.col("level") == "comparison")
                   .select(series="unit", year="year", population="population", measure="measure", n="n",
