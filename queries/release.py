@@ -8,7 +8,8 @@ of them at once (:func:`release_relations`):
 * ``any_tool`` = ``anvisning_only`` + ``fleksibel_only`` + ``both``;
 * comparison ``study`` = ``any_tool`` + ``neither``;
 * comparison ``population`` (stock) = the sum of the municipal cells;
-* an area whose afdelinger are all study afdelinger = their sum (:mod:`queries.area_release`).
+* areas enter no relation: an area cell is withheld where its afdelinger or its unpublished rest
+  would give back a withheld cell (:mod:`queries.area_release`).
 
 ``sector`` = study + non-study afdelinger, and a municipality = its
 afdelinger + residents outside public housing: non-study afdelinger and
@@ -26,7 +27,7 @@ from __future__ import annotations
 import polars as pl
 
 from panel.schema import TOOL_PARTS
-from queries.area_release import area_relations, withhold_open_areas
+from queries.area_release import withhold_closed_areas, withhold_open_areas
 from queries.disclosure import Relation, Rules, empty_report, protect
 from queries.populations import group_membership
 
@@ -51,7 +52,7 @@ def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]
     if kom_units:
         rels.append(Relation(total={"level": "comparison", "unit": "population"},
                              parts=[{"level": "kom", "unit": k} for k in kom_units], name="municipalities"))
-    return rels + area_relations(afd)
+    return rels
 
 
 def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -64,6 +65,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules) -> 
     kom_units = published.filter(pl.col("level") == "kom")["unit"].unique().sort().to_list()
     released, report = protect(published, rules=rules, key=KEY, relations=release_relations(afd, kom_units),
                                name="measures")
+    released, report = withhold_closed_areas(released, report, afd, KEY)
     level = pl.col("cell").str.extract(r"^level=([^;]*)")
     report = report.with_columns(table=level.replace_strict(TABLE_OF_LEVEL, default="measures"))
     return released, report

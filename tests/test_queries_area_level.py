@@ -11,7 +11,7 @@ from test_disclosure_protect import recovered_cells
 from test_queries_fixture import write_out
 
 from panel.schema import scan_afdelinger
-from queries.area_release import area_relations
+from queries.area_release import area_relations, withhold_closed_areas
 from queries.cells import compute_cells
 from queries.disclosure import Relation, load_rules, primary_flags, protect
 from queries.release import KEY, release_relations
@@ -90,7 +90,7 @@ def test_released_areas_resist_subtraction(out: Path, min_cell: int) -> None:
                      parts=[{"level": "afdeling", "unit": u} for u in ("A", "B")]
                      + [{"level": "area_rest", "unit": "X"}])
     found = recovered_cells(released, pl.concat([truth, d.select(*KEY, "n")]), KEY,
-                            [*release_relations(afd, []), x_rel])
+                            [*release_relations(afd, []), *area_relations(afd), x_rel])
     # what may be worked out are cells the primary rules would publish (a rest; an area withheld only
     # because its rest holds nobody in the block, so that it equals its published afdelinger)
     primary = primary_flags(pl.concat([cells.filter(pl.col("level") != "area_rest"), d]), rules)
@@ -105,16 +105,20 @@ def test_released_areas_resist_subtraction(out: Path, min_cell: int) -> None:
         assert m.filter(level="area", unit="X", population="stock")["suppressed"].all()
 
 
-def test_area_relation_forces_a_second_withheld_part() -> None:
+def test_closed_area_is_withheld_with_its_afdeling() -> None:
     # area X = A + B exactly (no non-study afdeling); B (3 persons) is withheld under min_cell 5
     afd = pl.DataFrame({"afdeling_id": ["A", "B"], "helhedsplan_id": ["h", "h"], "boligomraade_id": ["X", "X"]})
     cells = pl.DataFrame({"level": ["area", "afdeling", "afdeling"], "unit": ["X", "A", "B"],
                           "year": [2010] * 3, "population": ["stock"] * 3, "measure": ["m"] * 3,
                           "n": [20, 17, 3], "value": [0.5] * 3})
     rules = replace(load_rules("dst", min_cell=5), class_min_n=0, reason="test")
-    withheld = {}
-    for name, rels in (("without", []), ("with", area_relations(afd))):
-        released, _ = protect(cells, rules=rules, key=KEY, relations=rels)
-        withheld[name] = set(released.filter("suppressed").select("level", "unit").rows())
-    assert withheld["without"] == {("afdeling", "B")}  # X - A would give B back
-    assert len(withheld["with"]) == 2 and ("afdeling", "B") in withheld["with"]
+    released, report = protect(cells, rules=rules, key=KEY)
+    assert set(released.filter("suppressed").select("level", "unit").rows()) == {("afdeling", "B")}
+    released, report = withhold_closed_areas(released, report, afd, KEY)
+    # X - A would give B back, so X goes too (A may stay: B and X together are not recoverable)
+    assert set(released.filter("suppressed").select("level", "unit").rows()) == {("afdeling", "B"), ("area", "X")}
+    assert released.filter(level="area")["n"].to_list() == [None]
+    assert report.filter(pl.col("cell").str.contains("level=area"))["rule"].to_list() == ["inherited"]
+    # with B published (min_cell 3) nothing is withheld: X = A + B adds nothing to them
+    released, report = protect(cells, rules=replace(rules, min_persons=3), key=KEY)
+    assert not withhold_closed_areas(released, report, afd, KEY)[0]["suppressed"].any()
