@@ -204,6 +204,43 @@ def disclosure_section(out: Path, style: dict[str, Any], lang: str) -> str:
     return _table([t["table"], t["rule"], t["cells"]], rows, numeric_from=2) + text
 
 
+def areas_section(out: Path, style: dict[str, Any], lang: str, figs: list[tuple[str, str, str, str, str]]) -> str:
+    """Areas per rule version and status (rows) and year (columns), counts only, and the ``fig_areas_*`` figures.
+
+    Reads the released ``areas/areas.parquet`` (status is published for every area, so every area
+    counts); a second count gives how many of them hold a study afdeling (OUT/afdeling.parquet).
+    """
+    t, al = _text(style, lang), st.labels(style, lang)["areas"]
+    df = tb.read_table(out, "areas/areas.parquet")
+    if df is None or not {"area", "rule", "year", "status"} <= set(df.columns):
+        return f"<p>{_e(t['areas_none'])}</p>"
+    afd = tb.read_table(out, "afdeling.parquet")
+    study: list[str] = []
+    if afd is not None and {"boligomraade_id", "helhedsplan_id"} <= set(afd.columns):
+        study = afd.filter(pl.col("helhedsplan_id").is_not_null())["boligomraade_id"].drop_nulls().unique().to_list()
+    listed = df.filter(pl.col("status").is_not_null() & (pl.col("status") != "none")).with_columns(
+        study=pl.col("area").is_in(study))
+    years = sorted(int(y) for y in df["year"].unique())
+    rules = [r for r in al["rules"] if r in set(df["rule"])] + sorted(set(df["rule"]) - set(al["rules"]))
+    counts = listed.group_by("rule", "status", "year").agg(n=pl.len(), s=pl.col("study").sum())
+    rows = []
+    for rule in rules:
+        for status in [s for s in al["status"] if counts.filter(rule=rule, status=s).height]:
+            c = counts.filter(rule=rule, status=status)
+            cell = {int(y): (n, k) for y, n, k in c.select("year", "n", "s").iter_rows()}
+            rows.append([al["rules"].get(rule, rule), al["status"].get(status, status)]
+                        + [f"{st.number(cell[y][0], 0, lang=lang)} ({st.number(cell[y][1], 0, lang=lang)})"
+                           if y in cell else "0" for y in years])
+    body = (_table([t["areas_rule"], t["areas_status"], *map(str, years)], rows, numeric_from=2) if rows
+            else f"<p>{_e(t['areas_nothing_listed'])}</p>")
+    body += f"<p class='note'>{_e(t['areas_note'])}</p>"
+    for name, title, source, mime, data in figs:
+        if name.startswith("fig_areas_"):
+            body += (f"<figure id='{_e(name)}'><img alt='{_e(title)}' src='data:{mime};base64,{data}'>"
+                     f"<figcaption>{_e(title)} ({_e(t['source'])}: {_e(source)})</figcaption></figure>")
+    return body
+
+
 def _embedded_from_files(out: Path, lang: str) -> list[tuple[str, str, str, str, str]] | None:
     """(name, title, source, mime, base64) of figures/ when its files can be embedded and match ``lang``."""
     index = out / "figures" / "index.csv"
@@ -245,9 +282,11 @@ def build_report(out: str | Path, *, lang: str = "en", config: str | Path | None
             ("methods", t["methods"], "".join(f"<p>{_e(p)}</p>" for p in lab["method"].values())),
             ("measures", t["measures"], measures_section(out, style, lang)),
             ("did", t["did"], did_section(out, style, lang)),
+            ("areas", t["areas"], areas_section(out, style, lang, figs)),
             ("disclosure", t["disclosure"], disclosure_section(out, style, lang)),
         ]
     fig_html, family = [], None
+    figs = [f for f in figs if not f[0].startswith("fig_areas_")]  # shown in the areas section
     for i, (name, title, source, mime, data) in enumerate(figs, start=1):
         fam = next((f for f in FAMILIES if name.startswith(f)), "")
         if fam != family:
@@ -266,7 +305,8 @@ def build_report(out: str | Path, *, lang: str = "en", config: str | Path | None
             f"<nav><h2>{_e(t['contents'])}</h2><ul>{nav}</ul></nav>{body}</body></html>\n")
 
 
-@recorded("report", inputs=["measures/**", "did/**", "figures/**", "reconciliation.json", "afdeling.parquet"],
+@recorded("report", inputs=["measures/**", "did/**", "figures/**", "areas/**", "reconciliation.json",
+                            "afdeling.parquet"],
           outputs=["report.html"])
 def write_report(out: str | Path, *, lang: Literal["da", "en"] = "en", config: str | Path | None = None) -> None:
     """Write ``OUT/report.html`` atomically (a failure leaves any earlier report whole).

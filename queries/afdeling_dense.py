@@ -1,4 +1,4 @@
-"""Afdeling, group and study/sector cells of one record year, keyed by one integer per cell.
+"""Afdeling, group, area and study/sector cells of one record year, keyed by one integer per cell.
 
 The general path (:func:`queries.cells._stock_and_movers` and
 ``_afdeling_cells``) groups by the ``afdeling_id`` string, the year and the
@@ -32,7 +32,7 @@ import polars as pl
 from queries.aggregate import float_columns, indicators
 from queries.dense import CELL_HH_BLOCK, count_col, float_sums, long_cells, stats_from_sums, sum_col, top_sums
 from queries.disclosure import Rules
-from queries.populations import POPULATIONS, fed_by, group_membership, year_rows
+from queries.populations import POPULATIONS, area_membership, fed_by, group_membership, year_rows
 from queries.registry import Measure
 
 
@@ -152,7 +152,7 @@ def dense_afdeling_cells(rec: pl.DataFrame, moves: pl.DataFrame, afd: pl.DataFra
 
 
 def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame, study: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(pooled units ``u``, ``level``, ``unit``; member pairs ``code``, ``u``): the groups, study and sector.
+    """(pooled units ``u``, ``level``, ``unit``; member pairs ``code``, ``u``): groups, study, sector, areas.
 
     ``study``: the codes of the study afdelinger.
     """
@@ -160,10 +160,14 @@ def _pooled_units(afd: pl.DataFrame, lookup: pl.DataFrame, study: pl.Series) -> 
     names = sorted(member["group"].unique().to_list())
     units = pl.DataFrame({"u": range(len(names) + 2), "level": ["group"] * len(names) + ["comparison"] * 2,
                           "unit": [*names, "study", "sector"]})
+    areas = area_membership(afd).collect().join(lookup, on="afdeling_id")
+    area_units = areas.select("level", "unit").unique().sort("level", "unit").with_row_index("u", offset=units.height)
+    units = pl.concat([units, area_units.with_columns(pl.col("u").cast(pl.Int64))], how="vertical_relaxed")
     pairs = pl.concat([
         member.select("code", u=pl.col("group").replace_strict(names, range(len(names)), return_dtype=pl.Int64)),
         pl.DataFrame({"code": study, "u": len(names)}, schema={"code": pl.Int64, "u": pl.Int64}),
         lookup.select("code", u=pl.lit(len(names) + 1, pl.Int64)),
+        areas.join(area_units, on=["level", "unit"]).select("code", pl.col("u").cast(pl.Int64)),
     ]).sort("u", "code")  # a fixed order: pooled float sums add the members in it
     return units, pairs
 

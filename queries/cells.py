@@ -14,6 +14,7 @@ tested against. Whose rows are counted is :func:`queries.populations.year_rows`.
 The result (:func:`compute_cells`) is the long table ``level``, ``unit``,
 ``year``, ``population``, ``measure``, ``n``, ``value`` plus the magnitude
 columns, with levels ``afdeling`` (every afdeling, study or not), ``group``,
+``area`` and ``area_rest`` (:func:`queries.populations.area_membership`),
 ``comparison`` (units ``study``, ``sector``, ``population``) and ``kom``.
 It is NOT protected: analyses may use it inside the secure environment;
 :mod:`queries.release` protects it for publication.
@@ -55,7 +56,7 @@ from queries.dense import (
 )
 from queries.disclosure import Rules
 from queries.household import composition_config, household_columns_frame, household_key
-from queries.populations import POPULATIONS, fed_by, group_membership, panel_years, year_rows
+from queries.populations import POPULATIONS, area_membership, fed_by, group_membership, panel_years, year_rows
 from queries.registry import Measure, registry
 
 # Columns every run reads: cell keys and the inputs of the household composition.
@@ -96,8 +97,8 @@ def _year_records(out: Path, year: int, config: Mapping | None, *, columns: list
                                    from_panel=from_panel)
 
 
-def _label(df: pl.LazyFrame, level: str, unit: pl.Expr, population: str | None = None) -> pl.LazyFrame:
-    df = df.with_columns(level=pl.lit(level), unit=unit.cast(pl.String))
+def _label(df: pl.LazyFrame, level: str | pl.Expr, unit: pl.Expr, population: str | None = None) -> pl.LazyFrame:
+    df = df.with_columns(level=pl.lit(level) if isinstance(level, str) else level, unit=unit.cast(pl.String))
     if population is not None:
         df = df.with_columns(population=pl.lit(population))
     return df
@@ -162,13 +163,14 @@ def _stock_and_movers(rec: pl.DataFrame, moves: pl.DataFrame, *, year: int, year
 
 def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure], rules: Rules, *,
                     topk: TopK) -> list[pl.LazyFrame]:
-    """Afdeling, group and the study and sector comparison cells from afdeling aggregates (any years).
+    """Afdeling, group, area and the study and sector comparison cells from afdeling aggregates (any years).
 
     Pooling afdelinger re-sums each household's contributions over the
     afdelinger it is counted for (the general path: any household may span
     afdelinger; :mod:`queries.afdeling_dense` covers the usual case).
     """
     member = group_membership(afd).collect().lazy()
+    areas = area_membership(afd).collect().lazy()
     study = afd.filter(pl.col("helhedsplan_id").is_not_null()).select("afdeling_id").lazy()
     agg = Agg(agg.sums, agg.hh.collect().lazy())
     keys = ["year", "population"]
@@ -176,6 +178,9 @@ def _afdeling_cells(agg: Agg, afd: pl.DataFrame, measures: Mapping[str, Measure]
         _label(cells(agg, ["afdeling_id", *keys], measures, rules=rules, topk=topk), "afdeling", pl.col("afdeling_id")),
         _label(cells(regroup(agg.apply(lambda lf: lf.join(member, on="afdeling_id")), ["group", *keys], measures),
                      ["group", *keys], measures, rules=rules, topk=topk), "group", pl.col("group")),
+        _label(cells(regroup(agg.apply(lambda lf: lf.join(areas, on="afdeling_id")), ["level", "unit", *keys],
+                             measures), ["level", "unit", *keys], measures, rules=rules, topk=topk),
+               pl.col("level"), pl.col("unit")),
         _label(cells(regroup(agg.apply(lambda lf: lf.join(study, on="afdeling_id", how="semi")), keys, measures),
                      keys, measures, rules=rules, topk=topk), "comparison", pl.lit("study")),
         _label(cells(regroup(agg, keys, measures), keys, measures, rules=rules, topk=topk), "comparison",

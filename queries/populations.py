@@ -12,7 +12,8 @@ columns), with ``afdeling_id`` set to the afdeling the person counts for,
 ``record_year`` the year of the record measured.
 
 Groups are sets of study afdelinger (an afdeling may be in several; a move
-between two afdelinger of one group counts in both).
+between two afdelinger of one group counts in both). Areas
+(:func:`area_membership`) pool the afdelinger of a boligomraade the same way.
 
 This module is the only definition: :func:`movers` says which move events
 make an in- or out-mover, of which afdeling, dated when and measured on which
@@ -75,6 +76,40 @@ def group_membership(afdelinger: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
         raise InputError(f"group definitions {sorted(flags)} do not match panel.schema.GROUPS")
     study = afdelinger.lazy().filter(pl.col("helhedsplan_id").is_not_null())
     return pl.concat([study.filter(cond).select("afdeling_id", group=pl.lit(g)) for g, cond in flags.items()])
+
+
+AREA_LEVELS = ("area", "area_rest")  # pooled afdelinger of an area; ``area_rest`` is never published
+
+
+def area_membership(afdelinger: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    """``afdeling_id``, ``level``, ``unit``: the afdelinger pooled in each area cell.
+
+    Only areas (``boligomraade_id``) holding a study afdeling get cells: the
+    other areas are not part of the study, and publishing every area would
+    add cells and disclosure risk. An ``area`` cell pools every afdeling of
+    the area, study or not; ``area_rest`` pools its non-study afdelinger. The
+    rest is never published, but area minus its published afdelinger gives
+    it, so the release withholds an area cell whose rest would be withheld
+    (:mod:`queries.area_release`).
+
+    Examples
+    --------
+    >>> a = pl.DataFrame({"afdeling_id": ["A", "B", "C", "D"], "helhedsplan_id": ["h", None, None, None],
+    ...                   "boligomraade_id": ["X", "X", "Y", None]})
+    >>> area_membership(a).sort("level", "afdeling_id").collect().rows()
+    [('A', 'area', 'X'), ('B', 'area', 'X'), ('B', 'area_rest', 'X')]
+    """
+    lf = afdelinger.lazy()
+    if "boligomraade_id" not in lf.collect_schema().names():
+        return pl.LazyFrame(schema={"afdeling_id": pl.String, "level": pl.String, "unit": pl.String})
+    have = lf.filter(pl.col("boligomraade_id").is_not_null())
+    studied = have.filter(pl.col("helhedsplan_id").is_not_null()).select("boligomraade_id").unique()
+    members = have.join(studied, on="boligomraade_id", how="semi")
+    area = members.select("afdeling_id", level=pl.lit("area"), unit="boligomraade_id")
+    rest = members.filter(pl.col("helhedsplan_id").is_null()).select(
+        "afdeling_id", level=pl.lit("area_rest"), unit="boligomraade_id")
+    return pl.concat([area, rest]).select(pl.col("afdeling_id").cast(pl.String), "level",
+                                          pl.col("unit").cast(pl.String))
 
 
 def _label(rows: pl.LazyFrame, afdelinger: pl.LazyFrame) -> pl.LazyFrame:

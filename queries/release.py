@@ -7,7 +7,9 @@ of them at once (:func:`release_relations`):
 * each group = the sum of its study afdelinger;
 * ``any_tool`` = ``anvisning_only`` + ``fleksibel_only`` + ``both``;
 * comparison ``study`` = ``any_tool`` + ``neither``;
-* comparison ``population`` (stock) = the sum of the municipal cells.
+* comparison ``population`` (stock) = the sum of the municipal cells;
+* areas enter no relation: an area cell is withheld where its afdelinger or its unpublished rest
+  would give back a withheld cell (:mod:`queries.area_release`).
 
 ``sector`` = study + non-study afdelinger, and a municipality = its
 afdelinger + residents outside public housing: non-study afdelinger and
@@ -23,7 +25,7 @@ wide enough interval under every relation a reader can see
 does. Protect, expand, protect again ... until stable.
 
 Published tables (all through :func:`queries.disclosure.protect`):
-``measures`` (levels afdeling, for study afdelinger only, and group),
+``measures`` (levels afdeling, for study afdelinger only, group and area),
 ``comparison`` (series study / sector / population), ``municipal_gap``
 (afdeling value minus the municipal stock value).
 """
@@ -35,6 +37,7 @@ import polars as pl
 
 from panel.errors import DisclosureError
 from panel.schema import TOOL_PARTS
+from queries.area_release import withhold_closed_areas, withhold_open_areas
 from queries.audit import AuditStats, audit, build, extension
 from queries.disclosure import Relation, Rules, cell_label, empty_report, primary_flags, protect
 from queries.flows.protection import whole_blocks
@@ -83,6 +86,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, sta
     # sorted: ties in the choice of complementary cells follow table order, so a fixed order makes
     # the suppression pattern reproducible (group_by output order is not)
     published = cells.filter((pl.col("level") != "afdeling") | pl.col("unit").is_in(study.implode())).sort(KEY)
+    published = withhold_open_areas(published, afd, rules)
     kom_units = published.filter(pl.col("level") == "kom")["unit"].unique().sort().to_list()
     relations = release_relations(afd, kom_units)
     stats = stats if stats is not None else AuditStats()
@@ -129,6 +133,8 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, sta
                                            detail=pl.Series(detail.tolist(), dtype=pl.String)).filter(pl.Series(hidden))
     report = t.select(table=pl.lit("measures"), cell=cell_label(t, KEY), rule=pl.col("rule")
                       .replace({"lockstep": "complementary", "audit": "complementary"}), detail="detail")
+    # an area cell pools its afdelinger: a closed area's cell goes wherever one of them is withheld
+    released, report = withhold_closed_areas(released, report, afd, KEY)
     level = pl.col("cell").str.extract(r"^level=([^;]*)")
     report = report.with_columns(table=level.replace_strict(TABLE_OF_LEVEL, default="measures"))
     return released.drop("_extra", strict=False), report
@@ -137,7 +143,7 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, sta
 def split(released: pl.DataFrame, afd: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The published tables: ``measures``, ``comparison``, ``municipal_gap``."""
     order = ["unit", "year", "population", "measure"]
-    measures = (released.filter(pl.col("level").is_in(["afdeling", "group"])).select(MEASURE_COLUMNS)
+    measures = (released.filter(pl.col("level").is_in(["afdeling", "group", "area"])).select(MEASURE_COLUMNS)
                 .sort(["level", *order]))
     comparison = (released.filter(pl.col("level") == "comparison")
                   .select(series="unit", year="year", population="population", measure="measure", n="n",

@@ -81,6 +81,8 @@ def _fixture(seed: int, *, split: bool) -> tuple[pl.DataFrame, pl.DataFrame, pl.
         "helhedsplan_id": [f"H{a % 7}" if a % 3 else None for a in range(20)],
         "kom": pl.Series([101, 147, 851, 101] * 5, dtype=pl.Int16),
         "anvisning": [a % 2 == 0 for a in range(20)], "fleksibel": [a % 4 < 2 for a in range(20)],
+        # areas of four afdelinger; B9 holds only the non-study A18 (no cells), A19 lies in no area
+        "boligomraade_id": [f"B{a // 4}" for a in range(18)] + ["B9", None],
     })
     return rec, moves, afdelinger
 
@@ -113,7 +115,15 @@ def test_dense_year_cells_equal_general_path(seed: int, split: bool) -> None:
     fast = year_cells(rec, moves, afd, path="dense", **kw)
     plain = year_cells(rec, moves, afd, path="reference", **kw)
     _compare(year_cells(rec, moves, afd, path="general", **kw), plain)
-    assert set(fast["level"]) == {"afdeling", "group", "comparison", "kom"}
+    assert set(fast["level"]) == {"afdeling", "group", "area", "area_rest", "comparison", "kom"}
+    # independently: an area's stock counts the records of its afdelinger; the rest its non-study ones
+    m_emp = registry()["employment"]
+    for level, afds in (("area", ["A04", "A05", "A06", "A07"]), ("area_rest", ["A06"])):
+        want_n = rec.filter(pl.col("afdeling_id").is_in(afds) & m_emp.counted()).height
+        got = fast.filter(level=level, unit="B1", population="stock", measure="employment")
+        assert got["n"].to_list() == [want_n]
+    assert fast.filter(pl.col("unit") == "B9").height == 0
+    assert set(fast.filter(level="area")["unit"]) == {f"B{i}" for i in range(5)}
     assert fast.filter(pl.col("units").is_not_null()).height > 100
     _compare(fast, plain)
     # independently: the pooled stock of all afdelinger (sector) and of all municipalities (population)
