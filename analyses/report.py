@@ -31,8 +31,9 @@ from panel.schema import GROUPS
 log = logging.getLogger("socialmix.report")
 REPORT_FILE = "report.html"
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
-FAMILIES = ("fig7_", "fig2_", "figm_", "fig_decomposition_", "fig_retention", "fig_tenure", "fig_did_", "fig_event_",
-            "fig_dose_")
+FAMILIES = ("fig7_", "fig2_", "fig2x_", "figm_", "fig_decomposition_", "fig_retention", "fig_tenure", "fig_families",
+            "fig_household_tenure", "fig_cohorts_", "fig_displacement_", "fig_segregation_", "fig_areas_", "fig_did_",
+            "fig_event_", "fig_dose_", "fig_sensitivity_")
 
 CSS = """
 body{font-family:"DejaVu Sans",Arial,Helvetica,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
