@@ -123,3 +123,9 @@ def test_segregation_change_bars_stack():
 def test_type_order_small_to_large():
     assert fseg.type_order(["ge100000", "20000_49999", "lt20000", "50000_99999"]) == [
         "lt20000", "20000_49999", "50000_99999", "ge100000"]
+
+
+def test_fine_ticks_keep_small_steps():
+    f = fseg.FineFormatter("da")
+    f.set_locs([-0.0004, -0.0002, 0.0, 0.0002])
+    assert [f(x) for x in (-0.0004, 0.0002)] == ["-0,0004", "0,0002"]

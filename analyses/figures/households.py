@@ -132,7 +132,7 @@ def band_figure(fh: pl.DataFrame, *, variant: str, category: str, outcome: str, 
     fig.suptitle(title, x=0.01, ha="left", fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
     st.grid_legend(lax, handles, names, ncols=len(bands))
-    st.add_note(fig, [hl["band_note"], _variant_note(lab, variant), lab["source"]])
+    st.add_note(fig, [hl["band_note"], "" if category == "all" else _variant_note(lab, variant), lab["source"]])
     return fig
 
 
@@ -149,7 +149,8 @@ def cohorts_figure(fc: pl.DataFrame, *, variant: str, category: str, style: dict
     gap = False
     for ax, h in zip(axes, horizons, strict=False):
         gap |= _group_lines(ax, rows.filter(pl.col("horizon") == h), years, "rate", style, lab, 100.0)
-        ax.set_title(hl["after_years"].format(k=h), loc="left", fontsize="small")
+        ax.set_title((hl["after_one_year"] if h == 1 else hl["after_years"]).format(k=h), loc="left",
+                     fontsize="small")
         st.year_axis(ax, years, lang, lab)
         ax.tick_params(axis="x", labelrotation=90)
         st.value_axis(ax, "share", lang, lab)

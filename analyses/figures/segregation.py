@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from analyses.figures import style as st
 from analyses.figures.tables import series
@@ -21,6 +22,20 @@ TYPE_MARKERS = ["o", "s", "^", "D", "v", "P", "X"]
 CHANGE_PARTS = ("group_marginal", "unit_marginal", "structural", "additions", "removals", "weights")
 CHANGE_COLOURS = {"group_marginal": "#56B4E9", "unit_marginal": "#009E73", "structural": "#D55E00",
                   "additions": "#E69F00", "removals": "#CC79A7", "weights": "#999999"}
+
+
+class FineFormatter(st.NumberFormatter):
+    """Tick labels with as many decimals (up to 6) as the tick spacing needs: changes of M are small."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        finite = [v for v in self.locs if np.isfinite(v)]
+        d = next((d for d in range(7) if all(abs(round(v, d) - v) <= 1e-12 for v in finite)), 6)
+        return st.number(x, d, lang=self.lang)
+
+
+def _fine_axis(ax: Any, lang: str) -> None:
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
+    ax.yaxis.set_major_formatter(FineFormatter(lang))
 
 
 def type_order(values: list[str]) -> list[str]:
@@ -72,12 +87,13 @@ def index_figure(types: pl.DataFrame, *, index: str, style: dict[str, Any], lang
         st.year_axis(ax, years, lang, lab)
         ax.tick_params(axis="x", labelrotation=90)
         st.value_axis(ax, "number", lang, lab)
+        _fine_axis(ax, lang)
         ax.set_ylabel(sl["indices"].get(index, index))
     st.outer_ylabels(axes)
     fig.suptitle(sl["index_title"].format(index=sl["indices"].get(index, index)), x=0.01, ha="left",
                  fontsize="medium")
     handles, names = axes[0].get_legend_handles_labels()
-    st.grid_legend(lax, handles, names, ncols=min(4, len(kinds)))
+    st.grid_legend(lax, handles, names, ncols=min(2, len(kinds)))
     st.add_note(fig, [sl["units_note"], sl["types_note"], sl["traits_note"], lab["source"]])
     return fig
 
@@ -116,6 +132,7 @@ def change_figure(change: pl.DataFrame, *, style: dict[str, Any], lang: str = "e
         ax.set_xticks(x, [type_label(lab, t) for t in kinds], rotation=30, ha="right", fontsize="x-small")
         ax.set_title(sl["traits"].get(trait, trait), loc="left", fontsize="small")
         st.value_axis(ax, "number", lang, lab)
+        _fine_axis(ax, lang)
         ax.set_ylabel(sl["change_axis"])
     st.outer_ylabels(axes)
     fig.suptitle(sl["change_title"].format(y1=y1, y2=y2), x=0.01, ha="left", fontsize="medium")
