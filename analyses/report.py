@@ -31,7 +31,8 @@ from panel.schema import GROUPS
 log = logging.getLogger("socialmix.report")
 REPORT_FILE = "report.html"
 MIME = {"png": "image/png", "svg": "image/svg+xml"}
-FAMILIES = ("fig7_", "fig2_", "figm_", "fig_decomposition_", "fig_retention", "fig_tenure", "fig_areas_", "fig_did_",
+FAMILIES = ("fig7_", "fig2_", "fig2x_", "figm_", "fig_decomposition_", "fig_retention", "fig_tenure", "fig_families",
+            "fig_household_tenure", "fig_cohorts_", "fig_displacement_", "fig_segregation_", "fig_areas_", "fig_did_",
             "fig_event_", "fig_dose_", "fig_sensitivity_", "fig_bacon_")
 
 CSS = """

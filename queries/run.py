@@ -27,7 +27,8 @@ from queries.flows import write_flow_tables
 from queries.registry import measure_config, registry
 from queries.release import gap_report, protect_release, split
 from queries.segregation import NUMBER_COLUMNS as SEGREGATION_NUMBERS
-from queries.segregation import protect_segregation, segregation_table
+from queries.segregation import protect_segregation, segregation_counts, segregation_table
+from queries.segregation_change import segregation_summaries
 
 MEASURES_DIR = "measures"
 
@@ -80,7 +81,13 @@ def run_measures(out: str | Path, *, min_cell: int | None = None, profile: Liter
         if rules.audit:
             write_audit(stats, dest / REPORT_FILE)  # internal only: audit.csv and summary rows of the reasons
         with step("measures: segregation"):
-            seg, seg_rep = protect_segregation(segregation_table(out, min_persons=rules.min_persons), rules=rules)
+            counts = segregation_counts(out)
+            seg, seg_rep = protect_segregation(segregation_table(out, min_persons=rules.min_persons, counts=counts),
+                                               rules=rules)
             write_released(seg, dest / "segregation", seg_rep, rules=rules, null_columns=SEGREGATION_NUMBERS)
+            types, change = segregation_summaries(out, counts, seg)
+            write_released(types, dest / "segregation_types", rules=rules, null_columns=("value",))
+            write_released(change, dest / "segregation_change", rules=rules, null_columns=("value",))
+            del counts
         with step("measures: flows"):
             write_flow_tables(out, dest, rules=rules)

@@ -193,17 +193,26 @@ def indices(counts: pl.DataFrame, *, names: Sequence[str] = INDICES, bootstrap: 
     return pl.DataFrame(rows, schema=schema)
 
 
-def segregation_table(out: str | Path, *, min_persons: int, config: str | Path | None = None) -> pl.DataFrame:
+def segregation_counts(out: str | Path, *, config: str | Path | None = None) -> pl.DataFrame:
+    """:func:`unit_counts` of OUT's panel for the configured traits (unprotected; never release)."""
+    cfg = segregation_config(config)
+    return unit_counts(scan_panel(out), cfg["traits"],
+                       low_income_share=float(cfg["low_income_share_of_median"])).collect()
+
+
+def segregation_table(out: str | Path, *, min_persons: int, config: str | Path | None = None,
+                      counts: pl.DataFrame | None = None) -> pl.DataFrame:
     """The unprotected segregation table of OUT with an ``inherited`` flag for the disclosure step.
 
     A municipality-year-trait is withheld (all its indices) unless both the
     trait holders and the rest number at least ``min_persons`` and at least
     ``min_units`` units hold persons: the indices of a municipality with one
     afdeling and a handful of holders would say where those persons live.
+    ``counts`` (from :func:`segregation_counts`) saves reading the panel again.
     """
     cfg = segregation_config(config)
-    counts = unit_counts(scan_panel(out), cfg["traits"],
-                         low_income_share=float(cfg["low_income_share_of_median"])).collect()
+    if counts is None:
+        counts = segregation_counts(out, config=config)
     table = indices(counts, names=cfg["indices"], bootstrap=int(cfg["bootstrap"]), seed=int(cfg["seed"]))
     small = (pl.min_horizontal("A", "B") < max(min_persons, 1)) | (pl.col("units") < int(cfg["min_units"]))
     return table.with_columns(suppressed=small).drop("A", "B")

@@ -77,3 +77,36 @@ def test_report_sections_carry_no_identifiers(out):
     bef = pl.read_parquet(out.parent / "reg/bef/bef_2010.parquet")
     for col in ("PNR", "FAMILIE_ID", "ADRESSE_ID"):
         assert not tokens & set(bef[col].drop_nulls().cast(pl.String).to_list()), col
+
+
+def test_issue18_figures_build_from_real_tables(out):
+    style = st.load_style()
+    specs = fr.figure_specs(out, lang="en", style=style)
+    families = ("fig_families", "fig_household_tenure", "fig_cohorts_", "fig_displacement_", "fig_segregation_")
+    firsts = {f: next((s for s in specs if s.name.startswith(f)), None) for f in families}
+    assert all(firsts[f] is not None for f in families[:4]), firsts
+    with st.rc(style):
+        for spec in (s for s in firsts.values() if s is not None):
+            fig = spec.build()
+            fig.canvas.draw()
+            assert fig.axes, spec.name
+
+
+def test_segregation_change_parts_add_up_on_real_tables(out):
+    change = pl.read_parquet(out / "measures/segregation_change.parquet")
+    seg = pl.read_parquet(out / "measures/segregation.parquet")
+    assert set(change["level"]) <= {"kom", "kom_type"}
+    for level, parts in (("kom", ["additions", "removals", "group_marginal", "unit_marginal", "structural"]),
+                         ("kom_type", ["additions", "removals", "group_marginal", "unit_marginal", "structural",
+                                       "weights"])):
+        rows = change.filter(pl.col("level") == level)
+        if not rows.height:
+            continue
+        wide = rows.pivot("stat", index=["kom", "kom_type", "trait", "year1", "year2"], values="value")
+        gap = (wide["diff"] - wide.select(pl.sum_horizontal(parts).alias("parts"))["parts"]).abs().max()
+        assert gap < 1e-9, level
+    kom = change.filter((pl.col("level") == "kom") & (pl.col("stat") == "M1"))
+    m = seg.filter(pl.col("index") == "mutual_information").select("kom", "trait", year1="year", released="value")
+    both = kom.join(m, on=["kom", "trait", "year1"], how="inner")
+    assert both.height == kom.height  # every decomposed municipality-year is a released one
+    assert np.allclose(both["value"].to_numpy(), both["released"].to_numpy(), atol=1e-12)

@@ -102,6 +102,7 @@ def baseline_covariates(out: str | Path, afd: pl.DataFrame, plan: DidPlan) -> pl
     ``kom_size_bounds``. Baseline only, so no covariate can be moved by a tool.
     """
     from panel.schema import scan_panel
+    from queries.municipalities import size_class
     from queries.populations import population_rows
 
     starts = afd.get_column("tool_start").drop_nulls()
@@ -123,8 +124,7 @@ def baseline_covariates(out: str | Path, afd: pl.DataFrame, plan: DidPlan) -> pl
         y1 = panel.select(pl.col(TIME).min()).collect().item()
         kom_n = panel.filter(pl.col(TIME) == y1).group_by("kom").len().collect()
         kom = scan_afdelinger(out).select(UNIT, "kom").collect().join(kom_n, on="kom", how="left")
-        bounds = list(plan.covariates.kom_size_bounds)
-        cls = pl.sum_horizontal([(pl.col("len").fill_null(0) >= b).cast(pl.Int32) for b in bounds])
+        cls = size_class(pl.col("len"), list(plan.covariates.kom_size_bounds))  # one definition (queries)
         cov = cov.join(kom.select(UNIT, cls.alias("kom_size_class")), on=UNIT, how="left")
     return cov.sort(UNIT)
 

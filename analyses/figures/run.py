@@ -29,6 +29,8 @@ from analyses.figures import areas as fa
 from analyses.figures import bacon as fb
 from analyses.figures import did as fd
 from analyses.figures import flows as ff
+from analyses.figures import households as fh
+from analyses.figures import segregation as fseg
 from analyses.figures import sensitivity as fsens
 from analyses.figures import series as fs
 from analyses.figures import style as st
@@ -153,6 +155,82 @@ def _flow_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
         ten = ten.with_columns(pl.col("year").cast(pl.Int32))
         specs.append(Spec("fig_tenure", lab["tenure_title"], tb.TENURE,
                           lambda: ff.tenure_figure(ten, style=style, lang=lang)))
+    return specs
+
+
+def _household_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """Resource-strong families, their exits, lengths of residence, in-mover cohorts, displacement (group rows)."""
+    lab = st.labels(style, lang)
+    hl = lab["households"]
+    variant = style["figure"]["families_variant"]
+    specs: list[Spec] = []
+    fam = tb.read_table(out, tb.FAMILY_HOUSEHOLDS, required=("level", "unit", "year", "variant", "category", "band",
+                                                             "outcome", "share", "of_families", "rate",
+                                                             "band_share"))
+    if fam is not None:
+        fam = fam.with_columns(pl.col("year").cast(pl.Int32)).filter(pl.col("level") == "group")
+    if fam is not None and fam.filter(pl.col("variant") == variant).height:
+        specs += [
+            Spec("fig_families_shares", hl["families_title"], tb.FAMILY_HOUSEHOLDS,
+                 lambda: fh.families_figure(fam, variant=variant, style=style, lang=lang)),
+            Spec("fig_families_exits", hl["exits_title"], tb.FAMILY_HOUSEHOLDS,
+                 lambda: fh.family_exits_figure(fam, variant=variant, style=style, lang=lang)),
+            Spec("fig_household_tenure_stock",
+                 hl["stock_tenure_title"].format(who=hl["categories"]["all"]), tb.FAMILY_HOUSEHOLDS,
+                 lambda: fh.band_figure(fam, variant=variant, category="all", outcome="households", style=style,
+                                        lang=lang)),
+            Spec("fig_household_tenure_exits",
+                 hl["exit_tenure_title"].format(who=hl["categories"]["family_rs"]), tb.FAMILY_HOUSEHOLDS,
+                 lambda: fh.band_figure(fam, variant=variant, category="family_rs", outcome="moved_out",
+                                        style=style, lang=lang)),
+        ]
+    coh = tb.read_table(out, tb.FAMILY_COHORTS, required=("level", "unit", "year", "variant", "category", "horizon",
+                                                          "outcome", "rate"))
+    if coh is not None:
+        coh = coh.with_columns(pl.col("year").cast(pl.Int32)).filter(
+            (pl.col("level") == "group") & (pl.col("variant") == variant))
+        for cat in style["figure"]["cohort_categories"]:
+            if coh.filter(pl.col("category") == cat).height:
+                specs.append(Spec(f"fig_cohorts_{cat}", hl["cohorts_title"].format(who=hl["categories"].get(cat, cat)),
+                                  tb.FAMILY_COHORTS,
+                                  lambda cat=cat: fh.cohorts_figure(coh, variant=variant, category=cat, style=style,
+                                                                    lang=lang)))
+    dp = tb.read_table(out, tb.DISPLACEMENT, required=("level", "unit", "year", "direction", "measure", "place",
+                                                       "value"))
+    if dp is not None:
+        dp = dp.with_columns(pl.col("year").cast(pl.Int32)).filter(pl.col("level") == "group")
+        present = set(dp["measure"].to_list())
+        for direction in ("out", "in"):
+            for m in (m for m in style["displacement"]["measures"] if m in present):
+                kind = tb.measure_kind(style, m)
+                name = lab["measures"].get(m, m.replace("_", " "))
+                title = hl[f"{direction}_title"].format(measure=name)
+                specs.append(Spec(f"fig_displacement_{direction}_{m}", title, tb.DISPLACEMENT,
+                                  lambda d=direction, m=m, kind=kind: fh.displacement_figure(
+                                      dp, direction=d, measure=m, kind=kind, style=style, lang=lang)))
+    return specs
+
+
+def _segregation_specs(out: Path, style: dict[str, Any], lang: str) -> list[Spec]:
+    """Segregation indices per municipality size class, and the decomposition of the change of M."""
+    sl = st.labels(style, lang)["segregation"]
+    specs: list[Spec] = []
+    types = tb.read_table(out, tb.SEGREGATION_TYPES, required=("kom_type", "year", "trait", "index", "value"))
+    if types is not None:
+        types = types.with_columns(pl.col("year").cast(pl.Int32))
+        for index in style["segregation"]["indices"]:
+            if types.filter(pl.col("index") == index).height:
+                specs.append(Spec(f"fig_segregation_{index}",
+                                  sl["index_title"].format(index=sl["indices"].get(index, index)),
+                                  tb.SEGREGATION_TYPES,
+                                  lambda index=index: fseg.index_figure(types, index=index, style=style, lang=lang)))
+    change = tb.read_table(out, tb.SEGREGATION_CHANGE, required=("level", "kom_type", "trait", "year1", "year2",
+                                                                 "stat", "value"))
+    if change is not None and change.filter(pl.col("level") == "kom_type").height:
+        c = change.filter(pl.col("level") == "kom_type")
+        title = sl["change_title"].format(y1=int(c["year1"].min()), y2=int(c["year2"].max()))
+        specs.append(Spec("fig_segregation_change", title, tb.SEGREGATION_CHANGE,
+                          lambda: fseg.change_figure(change, style=style, lang=lang)))
     return specs
 
 
@@ -284,9 +362,9 @@ def figure_specs(out: str | Path, *, lang: str = "en", style: dict[str, Any] | N
         raise InputError("output folder not found; run 'socialmix measures' first", file=out)
     style = with_data_source(style or st.load_style(), out)
     main, extra = _measure_specs(out, style, lang)
-    return main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang) + _area_specs(
-        out, style, lang) + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang) + _bacon_specs(
-        out, style, lang)
+    return (main + _comparison_specs(out, style, lang) + extra + _flow_specs(out, style, lang)
+            + _household_specs(out, style, lang) + _segregation_specs(out, style, lang) + _area_specs(out, style, lang)
+            + _did_specs(out, style, lang) + _sensitivity_specs(out, style, lang) + _bacon_specs(out, style, lang))
 
 
 def png_bytes(fig: Figure, dpi: float) -> bytes:

@@ -26,6 +26,11 @@ DISCLOSURE = "measures/disclosure_report.csv"
 ESTIMATES = "did/estimates.csv"
 RETENTION = "measures/retention.parquet"
 TENURE = "measures/tenure.parquet"
+FAMILY_HOUSEHOLDS = "measures/family_households.parquet"
+FAMILY_COHORTS = "measures/family_cohorts.parquet"
+DISPLACEMENT = "measures/displacement.parquet"
+SEGREGATION_TYPES = "measures/segregation_types.parquet"
+SEGREGATION_CHANGE = "measures/segregation_change.parquet"
 MEASURE_COLUMNS = ("level", "unit", "year", "population", "measure", "n", "value", "suppressed")
 DECOMPOSITION_COLUMNS = ("level", "unit", "year", "measure", "change", "stayers", "in_movers", "out_movers",
                          "entries", "exits", "suppressed")
