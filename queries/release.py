@@ -51,7 +51,9 @@ MAX_ROUNDS = 200
 DETAIL = {"complementary": "protects a suppressed cell in an additive relation",
           "lockstep": "withheld with its population block (the block's measures share denominators)",
           "audit": "widens the interval of a withheld cell (interval audit)"}
-TABLE_OF_LEVEL = {"afdeling": "measures", "group": "measures", "comparison": "comparison", "kom": "municipal_gap"}
+# the area level is its own table: contract §4 gives measures.parquet the levels afdeling and group only
+TABLE_OF_LEVEL = {"afdeling": "measures", "group": "measures", "area": "area_measures", "comparison": "comparison",
+                  "kom": "municipal_gap"}
 
 
 def release_relations(afd: pl.DataFrame, kom_units: list[str]) -> list[Relation]:
@@ -141,10 +143,11 @@ def protect_release(cells: pl.DataFrame, afd: pl.DataFrame, *, rules: Rules, sta
 
 
 def split(released: pl.DataFrame, afd: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The published tables: ``measures``, ``comparison``, ``municipal_gap``."""
+    """The published tables: ``measures``, ``area_measures``, ``comparison``, ``municipal_gap``."""
     order = ["unit", "year", "population", "measure"]
-    measures = (released.filter(pl.col("level").is_in(["afdeling", "group", "area"])).select(MEASURE_COLUMNS)
+    measures = (released.filter(pl.col("level").is_in(["afdeling", "group"])).select(MEASURE_COLUMNS)
                 .sort(["level", *order]))
+    area = released.filter(pl.col("level") == "area").select(MEASURE_COLUMNS).sort(["level", *order])
     comparison = (released.filter(pl.col("level") == "comparison")
                   .select(series="unit", year="year", population="population", measure="measure", n="n",
                           value="value", suppressed="suppressed").sort(["series", "year", "population", "measure"]))
@@ -162,7 +165,7 @@ def split(released: pl.DataFrame, afd: pl.DataFrame) -> dict[str, pl.DataFrame]:
            .select("unit", "kom", "year", "population", "measure", "n", "value", "kom_n", "kom_value", "gap",
                    "suppressed")
            .sort(["unit", *order[1:]]))
-    return {"measures": measures, "comparison": comparison, "municipal_gap": gap}
+    return {"measures": measures, "area_measures": area, "comparison": comparison, "municipal_gap": gap}
 
 
 def gap_report(gap: pl.DataFrame, released: pl.DataFrame) -> pl.DataFrame:

@@ -73,6 +73,9 @@ def run_measures(out: str | Path, *, min_cell: int | None = None, profile: Liter
         append_report(empty_report(), dest / REPORT_FILE)
         write_released(tables["measures"], dest / "measures", report.filter(report["table"] == "measures"),
                        rules=rules)
+        if tables["area_measures"].height:  # deliveries with BOLIGOMRAADE_ID only
+            write_released(tables["area_measures"], dest / "area_measures",
+                           report.filter(report["table"] == "area_measures"), rules=rules)
         write_released(tables["comparison"], dest / "comparison", report.filter(report["table"] == "comparison"),
                        rules=rules)
         gap_rep = report.filter(report["table"] == "municipal_gap")
