@@ -34,7 +34,7 @@ def reg():
 
 @pytest.fixture(scope="module")
 def people(reg):
-    ranges = load_config("panel", "registers.toml")["codes"]["counted_offences"]
+    ranges = load_config("panel", "registers.toml")["derive"]["counted_offences"]
     kraf = pl.read_parquet(reg / "kraf" / f"kraf_{YEAR}.parquet")
     counted = pl.any_horizontal([pl.col("AFG_GER7").is_between(lo, hi) for lo, hi in ranges])
     who = kraf.filter(counted).select("PNR").unique().with_columns(convicted=pl.lit(True))
